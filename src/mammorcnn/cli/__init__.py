@@ -1,0 +1,1 @@
+"""mammorcnn.cli"""
