@@ -1,0 +1,23 @@
+"""Evaluation metrics: FROC, COCO mAP and per-lesion Dice, plus the combined report."""
+
+from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, FrocResult, froc
+from mammorcnn.engine.metrics.matching import (
+    HitRule,
+    ImageDetections,
+    ImageLesions,
+    box_iou,
+    encode_masks,
+    hit_matrix,
+)
+
+__all__ = [
+    "DEFAULT_FP_RATES",
+    "FrocResult",
+    "HitRule",
+    "ImageDetections",
+    "ImageLesions",
+    "box_iou",
+    "encode_masks",
+    "froc",
+    "hit_matrix",
+]

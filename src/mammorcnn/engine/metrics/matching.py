@@ -1,0 +1,189 @@
+"""Per-image inputs of the lesion metrics and the rule that says when a prediction hits a lesion.
+
+Masks are kept as pycocotools RLE dicts rather than dense arrays: a mammogram is 4000x3000
+pixels, so a hundred dense predicted masks per image would need gigabytes, while RLE keeps them
+small and pycocotools computes mask overlaps on RLE directly (in C).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from mammorcnn.errors import ConfigError
+
+Rle = dict[str, Any]
+
+
+def encode_masks(masks: np.ndarray, threshold: float = 0.5) -> list[Rle]:
+    """Encode (K,H,W) or (K,1,H,W) bool/probability masks as JSON-safe RLE (counts as str).
+
+    Probabilities are binarised at ``threshold`` (>=), the rule the model's mask head is
+    trained for.
+    """
+    arr = np.asarray(masks)
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 3:
+        raise ValueError(f"masks must be (K,H,W) or (K,1,H,W), got shape {arr.shape}")
+    binary = arr if arr.dtype == bool else arr >= threshold
+    if len(binary) == 0:
+        return []
+    # pycocotools wants Fortran-ordered (H,W,K) uint8.
+    rles = mask_utils.encode(np.asfortranarray(binary.transpose(1, 2, 0).astype(np.uint8)))
+    for rle in rles:
+        rle["counts"] = rle["counts"].decode("ascii")
+    return rles
+
+
+def decode_rle(rle: Rle) -> np.ndarray:
+    """Dense HxW bool mask of one RLE."""
+    with warnings.catch_warnings():
+        # pycocotools' decode trips numpy 2's copy-keyword DeprecationWarning; harmless.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
+
+
+def _as_rles(masks: Any, count: int) -> list[Rle | None] | None:
+    """Normalise masks given as None, a dense array or a list of RLE/None to list[RLE|None]."""
+    if masks is None:
+        return None
+    if isinstance(masks, np.ndarray):
+        rles: list[Rle | None] = list(encode_masks(masks))
+    else:
+        rles = list(masks)
+    if len(rles) != count:
+        raise ValueError(f"{len(rles)} masks for {count} boxes")
+    return rles
+
+
+def _as_boxes(boxes: Any) -> np.ndarray:
+    arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return arr
+
+
+@dataclass
+class ImageDetections:
+    """Predictions on one image: boxes (P,4) x1,y1,x2,y2, scores (P,), optional masks.
+
+    ``masks`` may be a dense (P,H,W) bool/probability array or a list of RLE dicts; it is
+    stored as a list of RLE.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    masks: list[Rle | None] | None = None
+
+    def __post_init__(self) -> None:
+        self.boxes = _as_boxes(self.boxes)
+        self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+        if len(self.scores) != len(self.boxes):
+            raise ValueError(f"{len(self.scores)} scores for {len(self.boxes)} boxes")
+        self.masks = _as_rles(self.masks, len(self.boxes))
+
+
+@dataclass
+class ImageLesions:
+    """Ground-truth lesions of one image: boxes (G,4) x1,y1,x2,y2 and optional masks.
+
+    A lesion whose mask is None (box-only datasets such as VinDr-Mammo) is judged by its box.
+    """
+
+    boxes: np.ndarray
+    masks: list[Rle | None] | None = None
+    _dense: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.boxes = _as_boxes(self.boxes)
+        self.masks = _as_rles(self.masks, len(self.boxes))
+
+    def mask(self, index: int) -> np.ndarray | None:
+        """Dense HxW bool mask of lesion ``index`` (decoded once and cached), or None."""
+        if self.masks is None or self.masks[index] is None:
+            return None
+        if index not in self._dense:
+            self._dense[index] = decode_rle(self.masks[index])
+        return self._dense[index]
+
+
+@dataclass(frozen=True)
+class HitRule:
+    """When a prediction counts as finding a lesion.
+
+    ``center`` (default, the usual mammography CAD rule): the centre of the predicted box lies
+    inside the lesion (its mask when it has one, else its box). ``iou``: box IoU >= threshold.
+    """
+
+    kind: Literal["center", "iou"] = "center"
+    iou_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("center", "iou"):
+            raise ConfigError(f"hit rule must be 'center' or 'iou', got {self.kind!r}")
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ConfigError(f"IoU threshold must be in (0, 1], got {self.iou_threshold}")
+
+    @classmethod
+    def parse(cls, text: str) -> HitRule:
+        """Parse ``center``, ``iou`` or ``iou:0.3`` (the form the command line takes)."""
+        kind, _, value = text.strip().lower().partition(":")
+        if kind == "iou" and value:
+            try:
+                return cls("iou", float(value))
+            except ValueError:
+                raise ConfigError(f"bad IoU threshold in hit rule {text!r}") from None
+        if value:
+            raise ConfigError(f"hit rule {text!r}: only 'iou' takes a threshold")
+        return cls(kind)  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        if self.kind == "center":
+            return "center of predicted box inside lesion mask (box if no mask)"
+        return f"box IoU >= {self.iou_threshold:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "iou_threshold": self.iou_threshold}
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of x1,y1,x2,y2 boxes."""
+    a = _as_boxes(a)
+    b = _as_boxes(b)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def hit_matrix(det: ImageDetections, les: ImageLesions, rule: HitRule) -> np.ndarray:
+    """Bool (P,G): whether prediction p hits lesion g under ``rule``."""
+    n_pred, n_les = len(det.boxes), len(les.boxes)
+    if n_pred == 0 or n_les == 0:
+        return np.zeros((n_pred, n_les), dtype=bool)
+    if rule.kind == "iou":
+        return box_iou(det.boxes, les.boxes) >= rule.iou_threshold
+    cx = (det.boxes[:, 0] + det.boxes[:, 2]) / 2.0
+    cy = (det.boxes[:, 1] + det.boxes[:, 3]) / 2.0
+    hits = np.zeros((n_pred, n_les), dtype=bool)
+    for g in range(n_les):
+        dense = les.mask(g)
+        if dense is None:
+            x1, y1, x2, y2 = les.boxes[g]
+            hits[:, g] = (cx >= x1) & (cx <= x2) & (cy >= y1) & (cy <= y2)
+            continue
+        # Pixel (r, c) covers [c, c+1) x [r, r+1); a centre outside the image hits nothing.
+        h, w = dense.shape
+        col = np.floor(cx).astype(np.int64)
+        row = np.floor(cy).astype(np.int64)
+        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        hits[inside, g] = dense[row[inside], col[inside]]
+    return hits
