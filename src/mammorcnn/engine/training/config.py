@@ -1,0 +1,136 @@
+"""`TrainConfig`: every knob of a training run, with the reason for its default.
+
+Kept free of torch imports so loading and validating a config (and `--help`) stays fast.
+Values a user can get wrong are checked in ``__post_init__`` and raise :class:`ConfigError`
+naming the field, so a bad YAML fails before hours of data loading rather than mid-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mammorcnn.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser, schedule, checkpointing and run-time settings of `mammorcnn train`."""
+
+    # Annotation files (COCO JSON as written by `mammorcnn convert`); relative paths are taken
+    # from the working directory. None for the validation set disables validation.
+    train_annotations: str | None = None
+    val_annotations: str | None = None
+
+    # "sgd" (SGD with momentum, the Mask R-CNN paper's optimiser) or "adamw".
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    # Peak learning rate reached after warm-up (0.02 in the paper for 16 images per step;
+    # scaled linearly to the default batch of 2 images per GPU on 1 GPU -> 0.0025).
+    lr: float = 0.0025
+    # SGD momentum (ignored by AdamW, which uses `betas`).
+    momentum: float = 0.9
+    # AdamW's (beta1, beta2).
+    betas: tuple[float, float] = (0.9, 0.999)
+    # L2 weight decay (SGD) / decoupled weight decay (AdamW).
+    weight_decay: float = 1e-4
+    # Do not decay biases and normalisation weights (standard practice; decaying them hurts).
+    no_decay_norm_and_bias: bool = True
+    # Optimiser steps of linear warm-up from `lr * warmup_factor` to `lr` (stabilises the RPN
+    # early on, when random anchors produce large box-regression losses).
+    warmup_steps: int = 500
+    # Fraction of `lr` the warm-up starts from.
+    warmup_factor: float = 0.001
+    # After warm-up: "step" (multiply by `lr_gamma` at each epoch in `lr_steps`) or "cosine"
+    # (cosine decay from `lr` to `lr * min_lr_ratio` at the last step) or "constant".
+    schedule: Literal["step", "cosine", "constant"] = "step"
+    # Epochs (counted from 0) at whose start the "step" schedule multiplies the lr by lr_gamma.
+    lr_steps: list[int] = field(default_factory=lambda: [16, 22])
+    # Decay factor of the "step" schedule.
+    lr_gamma: float = 0.1
+    # Final lr of the "cosine" schedule as a fraction of `lr`.
+    min_lr_ratio: float = 0.0
+    # Number of passes over the training set (the paper's 1x schedule is ~24 epochs on COCO
+    # sized sets; mammography sets are small, so epochs rather than iterations are the unit).
+    epochs: int = 24
+    # Images per GPU (per process) and step; mammograms at 1024 px are memory-hungry.
+    batch_size: int = 2
+    # Clip the global gradient L2 norm to this value; None disables clipping.
+    grad_clip_norm: float | None = 10.0
+    # Mixed precision on CUDA: "none", "bf16" (autocast, no scaler needed) or "fp16"
+    # (autocast + GradScaler). On the CPU it is disabled with a warning, because CPU autocast
+    # is slow and numerically different from what the setting promises.
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    # Seed of python/numpy/torch RNGs; each process uses seed + rank, each worker its own.
+    seed: int = 0
+    # Deterministic mode: torch.use_deterministic_algorithms(warn_only) + cuDNN deterministic
+    # + per-epoch seeded shuffling, so a run (and a resumed run) repeats exactly.
+    deterministic: bool = False
+    # DataLoader worker processes per training process (0 = load in the main process).
+    num_workers: int = 2
+    # Validate (and consider a "best" checkpoint) every this many epochs; 0 disables.
+    val_every: int = 1
+    # Number of most recent checkpoints kept (older ones are deleted; "best" is kept apart).
+    keep_last: int = 3
+    # Also checkpoint every this many optimiser steps inside an epoch (0 = only at epoch ends);
+    # for long epochs on preemptible clusters.
+    checkpoint_every_steps: int = 0
+    # Validation metric that selects the "best" checkpoint: FROC sensitivity at 1 FP/image.
+    best_metric: str = "froc/sens@1"
+    # Whether a larger ("max") or smaller ("min") `best_metric` is better.
+    best_mode: Literal["max", "min"] = "max"
+    # On a NaN/inf loss or gradient: "stop" raises TrainingError naming the step, "skip"
+    # drops the batch and counts it (the run stops after `max_skipped_batches`).
+    on_nan: Literal["stop", "skip"] = "stop"
+    # Skipped (non-finite) batches tolerated in a run before stopping anyway.
+    max_skipped_batches: int = 100
+    # "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N". Under torchrun each
+    # process uses cuda:LOCAL_RANK regardless of N.
+    device: str = "auto"
+    # Log losses and lr every this many steps (console, TensorBoard, train_log.jsonl).
+    log_every: int = 20
+    # Write TensorBoard event files under RUN_DIR/tensorboard.
+    tensorboard: bool = True
+    # Validation images drawn with their predictions into TensorBoard at each validation.
+    tb_overlays: int = 4
+    # DistributedDataParallel: search for parameters without gradients every step. Only needed
+    # for models with branches unused in some steps; it costs a graph traversal per step.
+    ddp_find_unused_parameters: bool = False
+    # Show tqdm progress bars (rank 0 only).
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Reject impossible values early, naming the field."""
+        positive = {"lr": self.lr, "epochs": self.epochs, "batch_size": self.batch_size}
+        positive |= {"keep_last": self.keep_last, "log_every": self.log_every}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigError(f"train.{name} must be > 0, got {value!r}")
+        non_negative = {
+            "weight_decay": self.weight_decay,
+            "momentum": self.momentum,
+            "warmup_steps": self.warmup_steps,
+            "num_workers": self.num_workers,
+            "val_every": self.val_every,
+            "checkpoint_every_steps": self.checkpoint_every_steps,
+            "max_skipped_batches": self.max_skipped_batches,
+            "tb_overlays": self.tb_overlays,
+            "min_lr_ratio": self.min_lr_ratio,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {value!r}")
+        if not 0 < self.warmup_factor <= 1:
+            raise ConfigError(f"train.warmup_factor must be in (0, 1], got {self.warmup_factor}")
+        if not 0 < self.lr_gamma <= 1:
+            raise ConfigError(f"train.lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
+            raise ConfigError("train.grad_clip_norm must be > 0 or null (no clipping)")
+        if list(self.lr_steps) != sorted(self.lr_steps) or any(s < 0 for s in self.lr_steps):
+            raise ConfigError(f"train.lr_steps must be increasing epochs >= 0: {self.lr_steps}")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"train.betas must be in [0, 1): {self.betas}")
+        dev = self.device
+        if dev not in ("auto", "cpu", "cuda") and not (
+            dev.startswith("cuda:") and dev[5:].isdigit()
+        ):
+            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {dev!r}")

@@ -1,0 +1,145 @@
+"""Strict config loading: defaults, YAML, dotted overrides, and errors naming key and file."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+import pytest
+import yaml
+
+from mammorcnn.config import (
+    Config,
+    _build,
+    _Where,
+    config_to_dict,
+    load_config,
+    parse_overrides,
+    save_config,
+)
+from mammorcnn.engine.training.config import TrainConfig
+from mammorcnn.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_file() -> None:
+    assert load_config(None, []) == Config()
+
+
+def test_yaml_and_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, "train:\n  lr: 0.01\n  epochs: 3\n  lr_steps: [1, 2]\n")
+    config = load_config(path, ["train.epochs=5", "train.optimizer=adamw", "train.lr=1e-3"])
+    assert config.train.lr == 1e-3  # override wins; "1e-3" (a YAML 1.1 string) is a float
+    assert config.train.epochs == 5
+    assert config.train.lr_steps == [1, 2]
+    assert config.train.optimizer == "adamw"
+    assert config.train.betas == (0.9, 0.999)
+
+
+def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "train:\n  lrr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: train\.lrr: unknown key \(did you mean 'lr'"):
+        load_config(path, [])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(write(tmp_path, "trian: {}\n"), [])
+
+
+def test_unknown_override_names_the_override() -> None:
+    with pytest.raises(ConfigError, match=r"override 'train\.foo=1': train\.foo: unknown key"):
+        load_config(None, ["train.foo=1"])
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("train:\n  epochs: 2.5\n", r"train\.epochs: expected int"),
+        ("train:\n  epochs: true\n", r"train\.epochs: expected int"),  # bool is not an int
+        ("train:\n  lr: fast\n", r"train\.lr: expected float"),
+        ("train:\n  optimizer: adam\n", r"train\.optimizer: must be one of 'sgd', 'adamw'"),
+        ("train:\n  lr_steps: [1, x]\n", r"train\.lr_steps\[1\]: expected int"),
+        ("train:\n  betas: [0.9]\n", r"train\.betas: expected 2 items"),
+        ("train:\n  grad_clip_norm: [1]\n", r"train\.grad_clip_norm: expected float \| None"),
+        ("train: 3\n", r"train: expected a mapping"),
+        ("train:\n  lr: -1\n", r"train: train\.lr must be > 0"),
+        ("- 1\n", r"expected a mapping at the top"),
+        ("train: [\n", r"not valid YAML"),
+    ],
+)
+def test_wrong_types_and_values(tmp_path: Path, text: str, pattern: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=pattern) as info:
+        load_config(path, [])
+    assert str(path) in str(info.value)
+
+
+def test_optional_accepts_null_and_value(tmp_path: Path) -> None:
+    assert load_config(None, ["train.grad_clip_norm=null"]).train.grad_clip_norm is None
+    assert load_config(None, ["train.grad_clip_norm=2"]).train.grad_clip_norm == 2.0
+
+
+def test_missing_file_and_bad_override_syntax(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.yaml: cannot read config"):
+        load_config(tmp_path / "nope.yaml", [])
+    with pytest.raises(ConfigError, match="expected dotted.key=value"):
+        load_config(None, ["train.lr"])
+    with pytest.raises(ConfigError, match="expected dotted.key=value"):
+        load_config(None, ["train..lr=1"])
+
+
+def test_parse_overrides_nests_and_parses_yaml() -> None:
+    nested, texts = parse_overrides(["a.b=[1, 2]", "a.c=x:y", "d=null"])
+    assert nested == {"a": {"b": [1, 2], "c": "x:y"}, "d": None}
+    assert texts["a.b"] == "a.b=[1, 2]"
+
+
+def test_round_trip_through_save(tmp_path: Path) -> None:
+    config = load_config(None, ["train.epochs=7", "train.betas=[0.8, 0.9]"])
+    save_config(config, tmp_path / "run" / "config.yaml")
+    assert list((tmp_path / "run").iterdir()) == [tmp_path / "run" / "config.yaml"]  # no temp
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["epochs"] == 7
+    assert load_config(tmp_path / "run" / "config.yaml", []) == config
+
+
+# The loader is generic over any dataclass tree (the model and data teams' configs).
+@dataclasses.dataclass
+class _Inner:
+    sizes: tuple[int, ...] = (32, 64)
+    pairs: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    kind: Literal["a", "b"] = "a"
+    table: dict[str, int] = dataclasses.field(default_factory=dict)
+    path: Path | None = None
+
+
+@dataclasses.dataclass
+class _Outer:
+    inner: _Inner = dataclasses.field(default_factory=_Inner)
+    required: int = 0
+
+
+def test_generic_nested_dataclasses() -> None:
+    where = _Where(Path("x.yaml"), {})
+    data = {
+        "inner": {"sizes": [1, 2, 3], "pairs": [[1, 2]], "table": {"k": 1}, "path": "a/b"},
+        "required": 4,
+    }
+    built = _build(_Outer, data, "", where)
+    assert built.inner.sizes == (1, 2, 3)
+    assert built.inner.pairs == [(1, 2.0)]
+    assert built.inner.path == Path("a/b")
+    assert config_to_dict(built)["inner"]["sizes"] == [1, 2, 3]
+    with pytest.raises(ConfigError, match=r"x\.yaml: inner\.table\.k: expected int"):
+        _build(_Outer, {"inner": {"table": {"k": "v"}}}, "", where)
+    with pytest.raises(ConfigError, match=r"inner\.kind: must be one of"):
+        _build(_Outer, {"inner": {"kind": "c"}}, "", where)
+
+
+def test_train_config_rejects_bad_device() -> None:
+    with pytest.raises(ConfigError, match="train.device"):
+        TrainConfig(device="gpu")
+    assert TrainConfig(device="cuda:1").device == "cuda:1"
