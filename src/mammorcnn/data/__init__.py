@@ -1,1 +1,31 @@
-"""mammorcnn.data"""
+"""mammorcnn.data: mammograms in (DICOM/PNG/TIFF/PGM + COCO JSON), model tensors out.
+
+Names are imported lazily so that ``import mammorcnn.data`` stays cheap (no torch, pydicom or
+pycocotools until used) and so that a module still being written by someone else does not
+break the import of the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it
+_EXPORTS = {
+    "MAX_PIXELS": "mammorcnn.data.io",
+    "RawImage": "mammorcnn.data.io",
+    "read_image": "mammorcnn.data.io",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mammorcnn.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

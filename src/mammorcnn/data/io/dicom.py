@@ -1,0 +1,176 @@
+"""DICOM reader: one grey-level frame at full bit depth, or an ImageReadError naming the problem.
+
+pydicom does the decoding (pylibjpeg plugins for JPEG/JPEG 2000/RLE) and the LUTs; this module
+adds the checks a hospital export needs before trusting a file: pixel data present, one frame,
+monochrome, dimensions under :data:`MAX_PIXELS` (from the header, before decoding).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+from mammorcnn.data.io.raw import MAX_PIXELS, VIEW_CODES, RawImage, view_from_text
+from mammorcnn.errors import ImageReadError
+
+#: Tags copied into ``meta``: what is needed to reference the source image later
+#: (DICOM SEG / reports), nothing that identifies the patient.
+UID_TAGS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _parse(path: Path, has_preamble: bool) -> Dataset:
+    """Read the dataset; without the 'DICM' marker accept it only if it looks like an image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=not has_preamble)
+            # Touch every top-level element now, so a corrupt header fails here, not later.
+            for _ in ds.iterall():
+                pass
+    except Exception as exc:  # pydicom raises many types on corrupt input; name it, don't leak it
+        raise ImageReadError(path, f"not a readable DICOM file ({_describe(exc)})") from exc
+    if not has_preamble and "Rows" not in ds and "SOPClassUID" not in ds:
+        raise ImageReadError(path, "not a DICOM file (no 'DICM' marker and no DICOM image header)")
+    return ds
+
+
+def _tag(ds: Dataset, keyword: str) -> Any:
+    """A tag's value, or None when it is absent, empty or unreadable."""
+    try:
+        value = ds.get(keyword)
+    except Exception:  # a malformed value is treated like a missing one
+        return None
+    if value is None or value == "":
+        return None
+    return value
+
+
+def _check_header(path: Path, ds: Dataset) -> tuple[int, int]:
+    if "PixelData" not in ds:
+        other = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
+        what = f"only {other[0]}, which is not a mammogram" if other else "no pixel data"
+        raise ImageReadError(path, f"DICOM has {what} (a report, presentation state or DICOMDIR?)")
+    try:
+        frames = int(_tag(ds, "NumberOfFrames") or 1)
+        samples = int(_tag(ds, "SamplesPerPixel") or 1)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+    except Exception as exc:
+        raise ImageReadError(path, f"DICOM image header is incomplete ({_describe(exc)})") from exc
+    photometric = str(_tag(ds, "PhotometricInterpretation") or "MONOCHROME2").upper()
+    if frames != 1:
+        raise ImageReadError(path, f"multi-frame DICOM ({frames} frames); one frame is expected")
+    if samples != 1 or not photometric.startswith("MONOCHROME"):
+        raise ImageReadError(
+            path,
+            f"colour DICOM ({photometric}, {samples} samples per pixel); a grey-level "
+            "mammogram (MONOCHROME1/2) is expected",
+        )
+    if rows < 1 or cols < 1:
+        raise ImageReadError(path, f"DICOM image has no pixels ({rows}x{cols})")
+    if rows * cols > MAX_PIXELS:
+        raise ImageReadError(
+            path,
+            f"image of {rows}x{cols} = {rows * cols} pixels exceeds the limit of "
+            f"{MAX_PIXELS} pixels (mammorcnn.data.io.MAX_PIXELS); refused before decoding",
+        )
+    return rows, cols
+
+
+def _apply_luts(path: Path, ds: Dataset, stored: np.ndarray) -> tuple[np.ndarray, str]:
+    """Modality LUT then VOI LUT/window (LINEAR, LINEAR_EXACT, SIGMOID); float64 throughout.
+
+    A malformed window (e.g. width 0) leaves the modality values as they are: percentile
+    normalisation later still gives a usable image, and ``meta['voi']`` says what happened.
+    """
+    try:
+        values = apply_modality_lut(stored, ds)
+    except Exception as exc:
+        raise ImageReadError(path, f"invalid modality LUT/rescale ({_describe(exc)})") from exc
+    has_voi = "VOILUTSequence" in ds or "WindowCenter" in ds
+    if not has_voi:
+        return values, "none"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = apply_voi_lut(np.asarray(values, dtype=np.float64), ds, index=0)
+    except Exception as exc:
+        warnings.warn(f"{path}: VOI LUT/window ignored ({_describe(exc)})", stacklevel=3)
+        return values, "ignored (invalid)"
+    kind = "lut" if "VOILUTSequence" in ds else str(_tag(ds, "VOILUTFunction") or "LINEAR")
+    return out, kind.lower()
+
+
+def read_dicom(path: Path, has_preamble: bool = True) -> RawImage:
+    """Decode a single-frame monochrome DICOM into a :class:`RawImage` (see module docstring)."""
+    ds = _parse(path, has_preamble)
+    rows, cols = _check_header(path, ds)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stored = ds.pixel_array
+    except Exception as exc:  # missing plugin, truncated or corrupt compressed stream, ...
+        raise ImageReadError(
+            path, f"DICOM pixel data cannot be decoded ({_describe(exc)})"
+        ) from exc
+    if stored.shape != (rows, cols):
+        raise ImageReadError(path, f"decoded pixel array {stored.shape} != header {rows}x{cols}")
+    values, voi = _apply_luts(path, ds, stored)
+    pixels = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(pixels).all():
+        raise ImageReadError(path, "DICOM pixel values are not finite after the LUTs")
+    photometric = str(_tag(ds, "PhotometricInterpretation") or "MONOCHROME2").upper()
+    if photometric == "MONOCHROME1":
+        # Inverted about the value range, so brighter = denser as in MONOCHROME2; a Presentation
+        # LUT Shape of INVERSE on MONOCHROME1 (the MG IOD's rule) states the same thing, so it is
+        # not applied a second time.
+        pixels = float(pixels.max()) + float(pixels.min()) - pixels
+    return RawImage(pixels=np.ascontiguousarray(pixels), meta=_meta(path, ds, pixels, voi))
+
+
+def _meta(path: Path, ds: Dataset, pixels: np.ndarray, voi: str) -> dict[str, Any]:
+    laterality, source = None, None
+    for keyword in ("ImageLaterality", "Laterality"):  # CBIS-DDSM fills only Laterality
+        value = str(_tag(ds, keyword) or "").strip().upper()
+        if value in ("L", "R"):
+            laterality, source = value, keyword
+            break
+    view, view_source = None, None
+    for keyword in (
+        "ViewPosition",
+        "PatientOrientation",
+    ):  # CBIS-DDSM puts "CC"/"MLO" in the latter
+        raw = _tag(ds, keyword)
+        value = str(raw[0] if isinstance(raw, pydicom.multival.MultiValue) and raw else raw or "")
+        if value.strip().upper() in VIEW_CODES:
+            view, view_source = value.strip().upper(), keyword
+            break
+    if view is None and (view := view_from_text(path.stem)) is not None:
+        view_source = "filename"
+    meta: dict[str, Any] = {
+        "kind": "dicom",
+        "path": str(path),
+        "shape": [int(pixels.shape[0]), int(pixels.shape[1])],
+        "laterality": laterality,
+        "laterality_source": source,
+        "view": view,
+        "view_source": view_source,
+        "photometric": str(_tag(ds, "PhotometricInterpretation") or "MONOCHROME2").upper(),
+        "bits": int(_tag(ds, "BitsStored") or 0) or None,
+        "voi": voi,
+    }
+    for keyword in UID_TAGS:
+        value = _tag(ds, keyword)
+        if value is not None:
+            meta[keyword] = str(value)
+    return meta
