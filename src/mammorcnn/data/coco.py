@@ -1,0 +1,339 @@
+"""COCO instance-segmentation files: strict loading, mask helpers and atomic writing.
+
+Every dataset the tool uses goes through :func:`load_coco`, so a bad annotation is caught once,
+here, with the file and the problem named, instead of surfacing later as a crash in the model.
+mammorcnn extensions to COCO: ``patient_id`` on images (used for splitting) and
+``"mammorcnn_box_only": true`` on annotations that have a box but no mask (VinDr-Mammo).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from mammorcnn.errors import AnnotationError
+
+BOX_ONLY = "mammorcnn_box_only"
+MAX_SIDE = 65535  # DICOM Rows/Columns are 16-bit; anything larger is a corrupt entry
+_BOX_TOLERANCE = 1e-3  # float round-off of converters writing x + w == width
+
+
+class _Bad(Exception):
+    """One image or annotation is unusable (raised inside validation, never escapes)."""
+
+
+def _int(obj: dict, key: str, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+    if key not in obj:
+        raise _Bad(f"{what}: missing key '{key}'")
+    v = obj[key]
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise _Bad(f"{what}: '{key}' must be an integer in [{lo}, {hi}], got {v!r:.40}")
+    return v
+
+
+def _numbers(v: Any, n: int | None, what: str) -> list[float]:
+    ok = isinstance(v, list) and (n is None or len(v) == n)
+    if ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        if all(math.isfinite(x) for x in v):
+            return [float(x) for x in v]
+    raise _Bad(f"{what} must be a list of {n or 'some'} finite numbers, got {v!r:.60}")
+
+
+def rle_counts_from_string(s: str) -> list[int] | None:
+    """Decode a compressed COCO RLE string in Python, or None if malformed.
+
+    Hand-written (a port of pycocotools' ``rleFrString``) because pycocotools decodes without
+    bounds checks: a corrupt string makes it read or write past its buffers.
+    """
+    counts: list[int] = []
+    p, n = 0, len(s)
+    while p < n:
+        x = k = 0
+        more = True
+        while more:
+            if p >= n or k > 6 or not 48 <= ord(s[p]) < 112:
+                return None
+            c = ord(s[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(counts) > 2:  # pycocotools' delta coding starts at the fourth count
+            x += counts[-2]
+        counts.append(x)
+    return counts
+
+
+def _rle_area(seg: dict, height: int, width: int, what: str) -> int:
+    size = seg.get("size")
+    if not (isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size)):
+        raise _Bad(f"{what}: RLE 'size' must be [height, width], got {size!r:.40}")
+    if size != [height, width]:
+        raise _Bad(
+            f"{what}: mask size {size} (RLE size) differs from the image size "
+            f"[{height}, {width}] (height, width)"
+        )
+    raw = seg.get("counts")
+    if isinstance(raw, str):
+        counts = rle_counts_from_string(raw)
+    elif isinstance(raw, list) and all(type(v) is int for v in raw):
+        counts = raw
+    else:
+        raise _Bad(f"{what}: RLE 'counts' must be a string or a list of integers")
+    if counts is None or any(c < 0 or c >= 2**32 for c in counts):
+        raise _Bad(f"{what}: RLE 'counts' is corrupt")
+    if sum(counts) != height * width:
+        raise _Bad(f"{what}: RLE counts cover {sum(counts)} pixels, the image has {height * width}")
+    return sum(counts[1::2])
+
+
+def _polygon_area(seg: list, height: int, width: int, what: str) -> int:
+    polys = [_numbers(p, None, f"{what}: polygon") for p in seg]
+    for p in polys:
+        if len(p) < 6 or len(p) % 2:
+            raise _Bad(f"{what}: a polygon needs an even number (>= 6) of coordinates")
+        xs, ys = p[0::2], p[1::2]
+        if min(xs) < -1 or min(ys) < -1 or max(xs) > width + 1 or max(ys) > height + 1:
+            raise _Bad(f"{what}: polygon lies outside the image ({width}x{height})")
+    return int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polys, height, width))))
+
+
+def _check_annotation(ann: Any, images: dict[int, dict], cats: set[int], what: str) -> dict:
+    if not isinstance(ann, dict):
+        raise _Bad(f"{what}: must be an object")
+    what = f"{what} (id {_int(ann, 'id', what)})"
+    image_id = _int(ann, "image_id", what)
+    if image_id not in images:
+        raise _Bad(f"{what}: image_id {image_id} is not among the images")
+    cat = _int(ann, "category_id", what)
+    if cat not in cats:
+        raise _Bad(f"{what}: unknown category_id {cat} (known: {sorted(cats)})")
+    img = images[image_id]
+    h, w = img["height"], img["width"]
+    if "bbox" not in ann:
+        raise _Bad(f"{what}: missing key 'bbox'")
+    x, y, bw, bh = _numbers(ann["bbox"], 4, f"{what}: bbox")
+    if bw <= 0 or bh <= 0:
+        raise _Bad(f"{what}: bbox has zero or negative size (width {bw}, height {bh})")
+    if (
+        x < -_BOX_TOLERANCE
+        or y < -_BOX_TOLERANCE
+        or x + bw > w + _BOX_TOLERANCE
+        or (y + bh > h + _BOX_TOLERANCE)
+    ):
+        raise _Bad(f"{what}: bbox {ann['bbox']} lies outside image {image_id} ({w}x{h})")
+    box_only = ann.get(BOX_ONLY, False)
+    if not isinstance(box_only, bool):
+        raise _Bad(f"{what}: '{BOX_ONLY}' must be true or false")
+    if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd"), bool):
+        raise _Bad(f"{what}: 'iscrowd' must be 0 or 1")
+    seg = ann.get("segmentation")
+    out = dict(ann)
+    if box_only:
+        if seg not in (None, []):
+            raise _Bad(f"{what}: a box-only annotation must not have a segmentation")
+        out.setdefault("area", bw * bh)
+    else:
+        if isinstance(seg, dict):
+            area = _rle_area(seg, h, w, what)
+        elif isinstance(seg, list) and seg:
+            area = _polygon_area(seg, h, w, what)
+        else:
+            raise _Bad(f"{what}: missing segmentation (polygons or RLE; or set '{BOX_ONLY}')")
+        if area == 0:
+            raise _Bad(f"{what}: empty mask (no pixel set)")
+        out.setdefault("area", area)
+    out.setdefault("iscrowd", 0)
+    return out
+
+
+def _check_image(img: Any, what: str, root: Path | None) -> dict:
+    if not isinstance(img, dict):
+        raise _Bad(f"{what}: must be an object")
+    what = f"{what} (id {_int(img, 'id', what)})"
+    for key in ("width", "height"):
+        _int(img, key, what, 1, MAX_SIDE)
+    name = img.get("file_name")
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise _Bad(f"{what}: 'file_name' must be a non-empty string")
+    pid = img.get("patient_id")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, (str, int))):
+        raise _Bad(f"{what}: 'patient_id' must be a string or an integer")
+    if root is not None and not resolve_image_path(name, root).is_file():
+        raise _Bad(f"{what}: file not found: {resolve_image_path(name, root)}")
+    return img
+
+
+def resolve_image_path(file_name: str, base_dir: str | os.PathLike[str]) -> Path:
+    """An image entry's file: ``file_name`` relative to the JSON's folder, or absolute."""
+    return Path(base_dir) / file_name  # an absolute file_name wins in the join
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise AnnotationError(path, f"cannot read: {e.strerror or e}") from None
+    if not data.strip():
+        raise AnnotationError(path, "file is empty")
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as e:
+        problem = f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+        raise AnnotationError(path, problem) from None
+    except (UnicodeDecodeError, RecursionError, ValueError) as e:
+        raise AnnotationError(path, f"malformed JSON: {type(e).__name__}") from None
+
+
+def validate_coco(
+    obj: Any,
+    source: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    skip_bad: bool = False,
+    skipped: list[dict] | None = None,
+) -> dict:
+    """Check a parsed COCO object; see :func:`load_coco`. ``source`` names it in errors."""
+    root_p = None if root is None else Path(root)
+
+    def bad(kind: str, item_id: Any, problem: str) -> None:
+        if not skip_bad:
+            raise AnnotationError(source, problem)
+        warnings.warn(f"{source}: skipped {kind}: {problem}", stacklevel=3)
+        if skipped is not None:
+            skipped.append({"file": str(source), "kind": kind, "id": item_id, "problem": problem})
+
+    if not isinstance(obj, dict):
+        raise AnnotationError(source, "top level must be a JSON object")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(obj.get(key), list):
+            what = "missing key" if key not in obj else "not a list:"
+            raise AnnotationError(source, f"{what} '{key}' at the top level")
+    cats: set[int] = set()
+    for i, cat in enumerate(obj["categories"]):
+        try:
+            if not isinstance(cat, dict) or not isinstance(cat.get("name"), str):
+                raise _Bad(f"categories[{i}]: needs an integer 'id' and a string 'name'")
+            cid = _int(cat, "id", f"categories[{i}]")
+        except _Bad as e:
+            raise AnnotationError(source, str(e)) from None
+        if cid in cats:
+            raise AnnotationError(source, f"duplicate category id {cid}")
+        cats.add(cid)
+    if not cats:
+        raise AnnotationError(source, "no categories")
+    if not obj["images"]:
+        raise AnnotationError(source, "no images (an empty dataset)")
+    images: dict[int, dict] = {}
+    first: dict[int, int] = {}
+    dup_images: set[int] = set()
+    for i, img in enumerate(obj["images"]):
+        try:
+            img = _check_image(img, f"images[{i}]", root_p)
+        except _Bad as e:
+            bad("image", img.get("id") if isinstance(img, dict) else None, str(e))
+            continue
+        if img["id"] in first:  # ambiguous ownership: with skip_bad every copy goes
+            where = f"images[{first[img['id']]}] and images[{i}]"
+            bad("image", img["id"], f"duplicate image id {img['id']} ({where})")
+            dup_images.add(img["id"])
+            continue
+        first[img["id"]], images[img["id"]] = i, img
+    for dup in dup_images:
+        del images[dup]
+    if not images:
+        raise AnnotationError(source, "no usable images left after skipping bad ones")
+    anns: list[dict] = []
+    seen: dict[int, int] = {}
+    for i, ann in enumerate(obj["annotations"]):
+        try:
+            ann = _check_annotation(ann, images, cats, f"annotations[{i}]")
+        except _Bad as e:
+            bad("annotation", ann.get("id") if isinstance(ann, dict) else None, str(e))
+            continue
+        if ann["id"] in seen:
+            where = f"annotations[{seen[ann['id']]}] and annotations[{i}]"
+            bad("annotation", ann["id"], f"duplicate annotation id {ann['id']} ({where})")
+            continue
+        seen[ann["id"]] = i
+        anns.append(ann)
+    out = dict(obj)
+    out["images"] = list(images.values())
+    out["annotations"] = anns
+    return out
+
+
+def load_coco(
+    path: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    skip_bad: bool = False,
+    skipped: list[dict] | None = None,
+) -> dict:
+    """Load and validate a COCO instance-segmentation JSON.
+
+    Raises :class:`AnnotationError` naming the first problem. With ``skip_bad`` a bad image
+    (with its annotations) or a bad annotation is dropped with a warning and described in the
+    caller's ``skipped`` list (to be written to skipped.json); file-level problems (malformed
+    JSON, missing keys, bad categories, no images) always raise. ``root`` (normally the JSON's
+    folder) turns on the check that every image file exists. Missing ``area``/``iscrowd`` are
+    filled in so pycocotools' evaluation can use the result directly.
+    """
+    path = Path(path)
+    return validate_coco(_read_json(path), path, root=root, skip_bad=skip_bad, skipped=skipped)
+
+
+def annotation_mask(ann: dict, height: int, width: int) -> np.ndarray:
+    """The annotation's mask as uint8 HxW (0/1).
+
+    Box-only annotations give their filled box, so geometric augmentation can still move them
+    and re-derive the box; their ``mask_valid`` is False, so no mask loss is taken from it.
+    """
+    if ann.get(BOX_ONLY):
+        out = np.zeros((height, width), np.uint8)
+        x, y, w, h = ann["bbox"]
+        out[max(int(y), 0) : math.ceil(y + h), max(int(x), 0) : math.ceil(x + w)] = 1
+        return out
+    seg = ann["segmentation"]
+    if isinstance(seg, dict):
+        rle = mask_utils.frPyObjects(seg, height, width) if isinstance(seg["counts"], list) else seg
+    else:
+        rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
+    return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """Compressed COCO RLE (JSON-ready: counts as str) of a 2-D binary mask."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write JSON via a temporary file and ``os.replace``: no half-written file on a crash."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_coco(obj: dict, path: str | os.PathLike[str]) -> Path:
+    """Write a COCO dict atomically (the one writer every converter and split uses)."""
+    return write_json_atomic(obj, path)
