@@ -1,0 +1,69 @@
+"""ResNet with a 1-channel stem + FPN producing P2..P6 (spec 2.1).
+
+torchvision parts: the ResNet, ``BackboneWithFPN`` (1x1 laterals to 256, nearest top-down
+upsampling + addition, 3x3 smoothing) and ``LastLevelMaxPool`` for P6 (a stride-2 subsample
+of P5, as in the FPN paper, used by the RPN only). Parameter names stay torchvision's
+(``body.*``, ``fpn.*``) so ImageNet and COCO checkpoints map onto them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import partial
+
+from torch import Tensor, nn
+from torchvision.models import resnet
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.ops import FrozenBatchNorm2d
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+#: Names of the pyramid levels every backbone returns, and their strides.
+LEVEL_NAMES = ("p2", "p3", "p4", "p5", "p6")
+LEVEL_STRIDES = (4, 8, 16, 32, 64)
+
+_RESNETS = {
+    "resnet18": resnet.resnet18,
+    "resnet34": resnet.resnet34,
+    "resnet50": resnet.resnet50,
+    "resnet101": resnet.resnet101,
+}
+_NORMS = {
+    "frozen_bn": FrozenBatchNorm2d,
+    "bn": nn.BatchNorm2d,
+    "gn": partial(nn.GroupNorm, 32),
+}
+
+
+class PyramidBackbone(BackboneWithFPN):
+    """``BackboneWithFPN`` whose output levels are named p2..p6."""
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        return OrderedDict(zip(LEVEL_NAMES, super().forward(x).values()))
+
+
+def freeze_stages(model: nn.Module, trainable_layers: int) -> None:
+    """Freeze all but the top ``trainable_layers`` stages (5 = stem included), as torchvision."""
+    trainable = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
+    if trainable_layers == 5:
+        trainable.append("bn1")
+    for name, param in model.named_parameters():
+        if all(not name.startswith(layer) for layer in trainable):
+            param.requires_grad_(False)
+
+
+def build_resnet_fpn(
+    name: str, norm: str, trainable_layers: int, out_channels: int = 256
+) -> PyramidBackbone:
+    """A torchvision ResNet whose conv1 takes 1 channel, wrapped in an FPN (P2..P6)."""
+    body = _RESNETS[name](weights=None, norm_layer=_NORMS[norm])
+    body.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    nn.init.kaiming_normal_(body.conv1.weight, mode="fan_out", nonlinearity="relu")
+    freeze_stages(body, trainable_layers)
+    stage2 = body.inplanes // 8  # 256 for ResNet-50, 64 for ResNet-18/34
+    return PyramidBackbone(
+        body,
+        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+        in_channels_list=[stage2, stage2 * 2, stage2 * 4, stage2 * 8],
+        out_channels=out_channels,
+        extra_blocks=LastLevelMaxPool(),
+    )

@@ -1,0 +1,221 @@
+"""The model's configuration: one dataclass tree whose defaults are the specification.
+
+Every field carries a comment (in the style of matterport's ``config.py``) saying what it
+controls and where the default comes from: "spec" for the specification
+(``mask-rcnn-architecture.md``), "torchvision"/"paper" where the specification is silent and we
+follow torchvision's Mask R-CNN or the Mask R-CNN / FPN papers. ``docs/architecture.md`` gives
+the reasons for every open choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mammorcnn.errors import ConfigError
+
+#: The backbone names a config may use: torchvision ResNets, or timm transformers.
+RESNET_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101")
+TRANSFORMER_NAMES = ("vit", "deit", "swin")
+BACKBONE_NAMES = RESNET_NAMES + TRANSFORMER_NAMES
+
+
+@dataclass
+class BackboneConfig:
+    """Feature extractor + FPN producing P2..P6 (strides 4..64), all ``fpn_channels`` wide."""
+
+    # Which network: resnet18/34/50/101 (torchvision, 1-channel stem) or vit/deit/swin (timm,
+    # in_chans=1). spec 2.1: ResNet-50; spec 2.2: ViT, DeiT, Swin were tried.
+    name: str = "resnet50"
+    # Initial backbone weights. None: random init (works offline). "imagenet": torchvision's
+    # ImageNet weights enum for ResNets (downloads, needs internet) / timm's pretrained tag for
+    # transformers. Otherwise a local .pth/.pt/.safetensors file; RGB conv1 is summed to 1 channel.
+    weights: str | None = None
+    # Normalisation layers of the ResNet: "frozen_bn" (fixed statistics, the usual choice when
+    # fine-tuning pretrained weights), "bn" (trainable BatchNorm), "gn" (GroupNorm, 32 groups).
+    # None = torchvision's rule: frozen_bn when any pretrained weights are given, else bn.
+    norm: str | None = None
+    # How many ResNet stages train, counted from the top (0..5; 5 = everything incl. the stem).
+    # None = torchvision's rule: 3 with pretrained weights, 5 when training from scratch.
+    trainable_layers: int | None = None
+    # Channels of every pyramid level P2..P6. spec 2.1: lateral 1x1 convs reduce to 256.
+    fpn_channels: int = 256
+    # timm model for vit/deit/swin; None picks a ResNet-50-sized default for the name
+    # (vit_small_patch16_224, deit_small_patch16_224, swin_tiny_patch4_window7_224).
+    timm_model: str | None = None
+    # Extra keyword arguments for timm.create_model (e.g. depth=2, embed_dim=96 for tiny tests).
+    timm_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Input size the transformer is built for (its positional embedding / Swin windows); images
+    # of another size still work for ViT/DeiT (positions interpolated). Set it to the data's S.
+    img_size: int = 1024
+
+
+@dataclass
+class AnchorConfig:
+    """Anchors: len(sizes) x len(aspect_ratios) per location on every pyramid level."""
+
+    # Anchor sizes in units of the level's stride: size_px = s * stride, so [4,7,8,10,12]
+    # give 16..48 px on P2 (stride 4) and 256..768 px on P6 (stride 64). spec 3 (k-means).
+    sizes: tuple[float, ...] = (4.0, 7.0, 8.0, 10.0, 12.0)
+    # Aspect ratios as height / width (w = size/sqrt(r), h = size*sqrt(r); area = size^2).
+    # spec 3: [1.5, 2.5, 3.6].
+    aspect_ratios: tuple[float, ...] = (1.5, 2.5, 3.6)
+    # Anchor centre inside its feature cell, in strides: 0.5 = the cell's centre.
+    offset: float = 0.5
+
+
+@dataclass
+class RPNConfig:
+    """Region proposal network: training targets and proposal selection."""
+
+    # IoU at or above which an anchor is positive. spec 3: 0.7.
+    fg_iou_thresh: float = 0.7
+    # IoU below which an anchor is negative; in between is ignored. spec 3: 0.3.
+    bg_iou_thresh: float = 0.3
+    # Also make each ground truth's best-matching anchor(s) positive (Faster R-CNN paper), so
+    # that small or oddly shaped lesions always get a positive anchor.
+    best_anchor_positive: bool = True
+    # Anchors sampled per image for the loss. paper: 256.
+    batch_size_per_image: int = 256
+    # Largest fraction of positives among the sampled anchors. paper: 0.5.
+    positive_fraction: float = 0.5
+    # Proposals kept per pyramid level before NMS (training / inference). torchvision: 2000/1000.
+    pre_nms_top_n_train: int = 2000
+    pre_nms_top_n_test: int = 1000
+    # Proposals kept per image after NMS (training / inference). torchvision: 2000/1000.
+    post_nms_top_n_train: int = 2000
+    post_nms_top_n_test: int = 1000
+    # IoU threshold of the proposal NMS. paper: 0.7.
+    nms_thresh: float = 0.7
+    # Proposals with object probability below this are dropped before NMS. torchvision: 0.
+    score_thresh: float = 0.0
+    # Smooth L1 transition point; spec 3 writes smooth_l1 with |x| < 1, i.e. beta = 1.
+    smooth_l1_beta: float = 1.0
+
+
+@dataclass
+class BoxHeadConfig:
+    """RoI Align for the detection head, the FC head, its targets and post-processing."""
+
+    # RoI Align output for the detection head. spec 4: 7x7.
+    roi_output_size: int = 7
+    # Bilinear samples per bin side (2 -> 4 points per bin). spec 4: 2.
+    sampling_ratio: int = 2
+    # FPN level rule k = floor(k0 + log2(sqrt(wh)/224)), clamped to P2..P5. FPN paper eq. 1.
+    canonical_scale: int = 224
+    canonical_level: int = 4
+    # Units of the single shared FC layer. spec 5.1: 4096.
+    fc_dim: int = 4096
+    # Proposal/GT IoU for a foreground RoI; below bg_iou_thresh is background. paper: 0.5/0.5.
+    fg_iou_thresh: float = 0.5
+    bg_iou_thresh: float = 0.5
+    # RoIs sampled per image and their largest positive fraction. Mask R-CNN paper (FPN): 512,
+    # 0.25.
+    batch_size_per_image: int = 512
+    positive_fraction: float = 0.25
+    # Box-delta weights (x, y, w, h); matterport BBOX_STD_DEV = 1/weights. torchvision.
+    bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+    # Smooth L1 transition point. spec 5.1 uses the same smooth_l1 as spec 3: beta = 1.
+    smooth_l1_beta: float = 1.0
+    # Inference: minimum class probability, per-class NMS IoU, detections kept. torchvision.
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_img: int = 100
+
+
+@dataclass
+class MaskHeadConfig:
+    """RoI Align for the mask head and the fully convolutional mask head."""
+
+    # RoI Align output for the mask head = predicted mask resolution m. spec 4 and 5.2: 14x14.
+    roi_output_size: int = 14
+    # Number of 3x3 conv + ReLU layers before the 1x1 mask conv. Mask R-CNN paper (FPN head): 4.
+    conv_layers: int = 4
+    # Channels of those convs. paper: 256.
+    conv_channels: int = 256
+    # A mask target pixel (GT mask averaged over its RoI cell) is foreground at or above this.
+    target_threshold: float = 0.5
+
+
+@dataclass
+class ModelConfig:
+    """The whole Mask R-CNN; ``ModelConfig()`` is the specification's model."""
+
+    # Object classes without background (C). spec 5.1: 1 (mass).
+    num_classes: int = 1
+    # Input normalisation (x - mean) / std for [0, 1] images; ImageNet's RGB statistics averaged
+    # to one channel, matching ImageNet-initialised (channel-summed) ResNets.
+    image_mean: float = 0.449
+    image_std: float = 0.226
+    # Batched images are zero-padded (after normalisation) to a multiple of this; P6 = stride 64
+    # still works because P6 is a stride-2 subsample of P5. FPN needs 32.
+    size_divisible: int = 32
+    # Initialise the whole model from a torchvision COCO Mask R-CNN state dict: None, "coco"
+    # (torchvision's MaskRCNN_ResNet50_FPN_Weights.COCO_V1, needs internet) or a local file.
+    # Every tensor whose name and shape fit is loaded; the rest is reported as skipped.
+    init_checkpoint: str | None = None
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    anchors: AnchorConfig = field(default_factory=AnchorConfig)
+    rpn: RPNConfig = field(default_factory=RPNConfig)
+    box_head: BoxHeadConfig = field(default_factory=BoxHeadConfig)
+    mask_head: MaskHeadConfig = field(default_factory=MaskHeadConfig)
+
+    @classmethod
+    def tiny(cls) -> ModelConfig:
+        """The same architecture with small sizes, for tests and CPU demos."""
+        return tiny_config()
+
+    @property
+    def uses_pretrained(self) -> bool:
+        """Whether any pretrained weights are requested (drives the frozen-BN default)."""
+        return self.backbone.weights is not None or self.init_checkpoint is not None
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values the model cannot be built with."""
+        b = self.backbone
+        if b.name not in BACKBONE_NAMES:
+            raise ConfigError(
+                f"model.backbone.name: unknown {b.name!r}; use one of {BACKBONE_NAMES}"
+            )
+        if b.norm not in (None, "frozen_bn", "bn", "gn"):
+            raise ConfigError(f"model.backbone.norm: unknown {b.norm!r}; use frozen_bn, bn or gn")
+        if b.trainable_layers is not None and not 0 <= b.trainable_layers <= 5:
+            raise ConfigError("model.backbone.trainable_layers: must be within 0..5")
+        checks = {
+            "model.num_classes": self.num_classes >= 1,
+            "model.image_std": self.image_std > 0,
+            "model.size_divisible": self.size_divisible >= 32 and self.size_divisible % 32 == 0,
+            "model.backbone.fpn_channels": b.fpn_channels >= 1,
+            "model.anchors.sizes": len(self.anchors.sizes) > 0 and min(self.anchors.sizes) > 0,
+            "model.anchors.aspect_ratios": len(self.anchors.aspect_ratios) > 0
+            and min(self.anchors.aspect_ratios) > 0,
+            "model.rpn.bg_iou_thresh": 0 <= self.rpn.bg_iou_thresh <= self.rpn.fg_iou_thresh <= 1,
+            "model.box_head.bg_iou_thresh": 0
+            <= self.box_head.bg_iou_thresh
+            <= self.box_head.fg_iou_thresh
+            <= 1,
+            "model.rpn.positive_fraction": 0 < self.rpn.positive_fraction <= 1,
+            "model.box_head.positive_fraction": 0 < self.box_head.positive_fraction <= 1,
+            "model.box_head.fc_dim": self.box_head.fc_dim >= 1,
+            "model.mask_head.conv_layers": self.mask_head.conv_layers >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"{name}: impossible value")
+
+
+def tiny_config(backbone: str = "resnet18") -> ModelConfig:
+    """A small ``ModelConfig`` of the same architecture: ResNet-18, fewer RoIs and proposals.
+
+    Kept: 1-channel input, FPN P2..P6, 15 anchors/location, 2-class RPN, RoI Align 7x7/14x14,
+    one FC layer, four-conv mask head. Reduced: backbone depth, FPN/head widths, sample counts.
+    """
+    cfg = ModelConfig()
+    cfg.backbone.name = backbone
+    cfg.backbone.fpn_channels = 64
+    cfg.rpn.pre_nms_top_n_train = cfg.rpn.pre_nms_top_n_test = 300
+    cfg.rpn.post_nms_top_n_train = cfg.rpn.post_nms_top_n_test = 300
+    cfg.box_head.batch_size_per_image = 64
+    cfg.box_head.fc_dim = 256
+    cfg.mask_head.conv_channels = 64
+    return cfg
