@@ -40,6 +40,36 @@ def encode_masks(masks: np.ndarray, threshold: float = 0.5) -> list[Rle]:
     return rles
 
 
+def rle_string_counts(counts: str | bytes) -> list[int]:
+    """Run lengths of a compressed COCO RLE string (the scheme of pycocotools' rleFrString).
+
+    Hand-written because pycocotools does not validate: run lengths that do not add up to
+    height x width make its C decoder write past the end of its buffer, so untrusted masks are
+    parsed and checked here first. Raises ValueError on malformed input.
+    """
+    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+    runs: list[int] = []
+    pos = 0
+    while pos < len(text):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= len(text):
+                raise ValueError("truncated run length")
+            c = ord(text[pos]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"invalid character {text[pos]!r}")
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 5
+            if not more and c & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
 def decode_rle(rle: Rle) -> np.ndarray:
     """Dense HxW bool mask of one RLE."""
     with warnings.catch_warnings():
@@ -49,13 +79,13 @@ def decode_rle(rle: Rle) -> np.ndarray:
 
 
 def _as_rles(masks: Any, count: int) -> list[Rle | None] | None:
-    """Normalise masks given as None, a dense array or a list of RLE/None to list[RLE|None]."""
+    """Normalise None, a dense (K,H,W) array or a list of RLE/None/HxW arrays to list[RLE|None]."""
     if masks is None:
         return None
     if isinstance(masks, np.ndarray):
         rles: list[Rle | None] = list(encode_masks(masks))
-    else:
-        rles = list(masks)
+    else:  # a list of RLE, None, or dense HxW arrays
+        rles = [encode_masks(m[None])[0] if isinstance(m, np.ndarray) else m for m in masks]
     if len(rles) != count:
         raise ValueError(f"{len(rles)} masks for {count} boxes")
     return rles
@@ -96,10 +126,28 @@ class ImageLesions:
     boxes: np.ndarray
     masks: list[Rle | None] | None = None
     _dense: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _ends: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.boxes = _as_boxes(self.boxes)
         self.masks = _as_rles(self.masks, len(self.boxes))
+
+    def contains(self, index: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Whether pixels (rows[i], cols[i]) lie in lesion ``index``'s mask.
+
+        Looked up in the run lengths rather than a decoded mask: no HxW allocation per lesion
+        and per image, whatever size an annotation file claims.
+        """
+        rle = self.masks[index]  # type: ignore[index]
+        h, w = (int(v) for v in rle["size"])
+        if index not in self._ends:
+            counts = rle["counts"]
+            runs = counts if isinstance(counts, list) else rle_string_counts(counts)
+            self._ends[index] = np.cumsum(np.asarray(runs, dtype=np.int64))
+        inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+        flat = cols * h + rows  # COCO RLE runs go down the columns
+        run = np.searchsorted(self._ends[index], flat, side="right")
+        return inside & (run % 2 == 1)  # runs alternate background, foreground, ...
 
     def mask(self, index: int) -> np.ndarray | None:
         """Dense HxW bool mask of lesion ``index`` (decoded once and cached), or None."""
@@ -174,16 +222,13 @@ def hit_matrix(det: ImageDetections, les: ImageLesions, rule: HitRule) -> np.nda
     cx = (det.boxes[:, 0] + det.boxes[:, 2]) / 2.0
     cy = (det.boxes[:, 1] + det.boxes[:, 3]) / 2.0
     hits = np.zeros((n_pred, n_les), dtype=bool)
+    col = np.floor(cx).astype(np.int64)
+    row = np.floor(cy).astype(np.int64)
     for g in range(n_les):
-        dense = les.mask(g)
-        if dense is None:
+        if les.masks is None or les.masks[g] is None:
             x1, y1, x2, y2 = les.boxes[g]
             hits[:, g] = (cx >= x1) & (cx <= x2) & (cy >= y1) & (cy <= y2)
-            continue
-        # Pixel (r, c) covers [c, c+1) x [r, r+1); a centre outside the image hits nothing.
-        h, w = dense.shape
-        col = np.floor(cx).astype(np.int64)
-        row = np.floor(cy).astype(np.int64)
-        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
-        hits[inside, g] = dense[row[inside], col[inside]]
+        else:
+            # Pixel (r, c) covers [c, c+1) x [r, r+1); a centre outside the image hits nothing.
+            hits[:, g] = les.contains(g, row, col)
     return hits
