@@ -118,7 +118,7 @@ def test_rle_string_counts_round_trip(square_mask) -> None:
     mask = square_mask(300, 500, 17, 3, 420, 250)
     mask[100:110, :] = True
     rle = encode_masks(mask[None])[0]
-    runs = rle_string_counts(rle["counts"])
+    runs = rle_string_counts(rle["counts"]).tolist()
     flat = mask.T.reshape(-1)  # column-major, as COCO
     assert sum(runs) == flat.size
     assert runs[0] == int(np.argmax(flat))  # leading background run
@@ -142,3 +142,36 @@ def test_fuzzed_rle_counts_never_reach_pycocotools_unchecked(tiny_gt, counts, wh
     except AnnotationError:
         return
     assert lesions[0].mask(which).shape == (64, 80)
+
+
+def python_rle_counts(text: str) -> list[int]:
+    """Straight transcription of pycocotools' rleFrString, the reference for the numpy one."""
+    runs: list[int] = []
+    pos = 0
+    while pos < len(text):
+        value, shift, more = 0, 0, True
+        while more:
+            c = ord(text[pos]) - 48
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 5
+            if not more and c & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 200), st.integers(1, 200))
+def test_numpy_rle_parser_equals_reference(seed: int, h: int, w: int) -> None:
+    from mammorcnn.engine.metrics import encode_masks
+    from mammorcnn.engine.metrics.cocoio import rle_string_counts
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((h, w)) < rng.random()
+    mask[rng.integers(0, h) :, rng.integers(0, w) :] = True  # some very long runs too
+    counts = encode_masks(mask[None])[0]["counts"]
+    assert rle_string_counts(counts).tolist() == python_rle_counts(counts)

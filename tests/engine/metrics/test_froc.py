@@ -199,3 +199,11 @@ def test_matches_brute_force(images, rule) -> None:
         assert s == pytest.approx(brute_force_sensitivity(dets, lesions, rule, f))
     assert np.all(np.diff(result.curve_fp) >= 0)
     assert np.all(np.diff(result.curve_sensitivity) >= 0)
+
+
+def test_threshold_at_is_an_operating_point() -> None:
+    dets, lesions = hand_case()
+    result = froc(dets, lesions)
+    assert result.threshold_at(1.0) == pytest.approx(0.6)
+    assert result.threshold_at(0.1) == math.inf
+    assert result.sensitivity_at(0.5) == pytest.approx(1 / 3)

@@ -11,6 +11,7 @@ from mammorcnn.engine.metrics.matching import (
     encode_masks,
     hit_matrix,
 )
+from mammorcnn.engine.metrics.report import evaluate_predictions, format_report
 
 __all__ = [
     "CocoMetrics",
@@ -25,6 +26,8 @@ __all__ = [
     "ImageLesions",
     "box_iou",
     "encode_masks",
+    "evaluate_predictions",
+    "format_report",
     "froc",
     "hit_matrix",
 ]

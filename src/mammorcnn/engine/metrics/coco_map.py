@@ -18,7 +18,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mammorcnn.engine.metrics.cocoio import load_ground_truth
+from mammorcnn.engine.metrics.cocoio import clean_predictions, image_sizes, load_ground_truth
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +87,12 @@ def coco_map(
 ) -> CocoMetrics | None:
     """COCO AP/AR of COCO-results ``predictions`` against ``gt_coco``.
 
-    Returns None when the metric is undefined: no ground-truth annotations, or for ``segm``
+    Both inputs are validated (AnnotationError). Returns None when the metric is undefined: no ground-truth annotations, or for ``segm``
     no ground-truth mask or no predicted mask.
     """
     _, _, gt = load_ground_truth(gt_coco)
+    # Checked first: pycocotools asserts, or reads past buffers, on malformed entries.
+    predictions = clean_predictions(predictions, image_sizes(gt))
     anns = gt["annotations"]
     if not anns:
         return None

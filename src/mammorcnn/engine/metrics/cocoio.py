@@ -23,6 +23,10 @@ from mammorcnn.engine.metrics.matching import (
 )
 from mammorcnn.errors import AnnotationError
 
+# Masks of 2**31 pixels or more (46000 px square) are refused: no mammogram is that large,
+# and pycocotools keeps run lengths in 32 bits.
+MAX_MASK_PIXELS = 2**31
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -48,19 +52,25 @@ def _checked_rle(seg: dict, where: str, source: str) -> Rle:
     if (
         not isinstance(size, (list, tuple))
         or len(size) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        or not all(_is_int(v) and v > 0 for v in size)
+        or size[0] * size[1] >= MAX_MASK_PIXELS
     ):
         raise AnnotationError(source, f"{where}: RLE 'size' must be [height, width]")
     try:
         if isinstance(counts, list):
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts):
+            if not all(_is_int(v) and abs(v) < MAX_MASK_PIXELS for v in counts):
                 raise ValueError("run lengths must be integers")
-            runs = counts
-        else:
+            runs = np.asarray(counts, dtype=np.int64)
+        elif isinstance(counts, (str, bytes)):
             runs = rle_string_counts(counts)
-    except (ValueError, UnicodeDecodeError) as exc:
+        else:
+            raise ValueError("'counts' must be a string or a list")
+    except ValueError as exc:
         raise AnnotationError(source, f"{where}: unreadable RLE 'counts' ({exc})") from None
-    if any(v < 0 for v in runs) or sum(runs) != size[0] * size[1]:
+    # Each run within [0, H*W] and the sum exactly H*W: then pycocotools (which stores runs as
+    # uint32) reads the same runs and its decoder stays inside its buffer.
+    total = size[0] * size[1]
+    if len(runs) == 0 or runs.min() < 0 or runs.max() > total or int(runs.sum()) != total:
         raise AnnotationError(source, f"{where}: RLE run lengths do not cover {size[0]}x{size[1]}")
     if isinstance(counts, list):
         return mask_utils.frPyObjects({"size": list(size), "counts": counts}, *size)
@@ -81,7 +91,15 @@ def segmentation_to_rle(seg: Any, height: int, width: int, where: str, source: s
             for v in p
         ):
             raise AnnotationError(source, f"{where}: polygon has non-numeric coordinates")
-        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+        # Vertices are clipped to the image: pycocotools' rasteriser allocates memory in
+        # proportion to the polygon's extent, so a stray 1e12 coordinate must not reach it.
+        clipped = [
+            np.clip(np.asarray(p, dtype=np.float64).reshape(-1, 2), 0, [width, height])
+            .reshape(-1)
+            .tolist()
+            for p in polys
+        ]
+        rle = mask_utils.merge(mask_utils.frPyObjects(clipped, height, width))
     else:
         raise AnnotationError(source, f"{where}: unknown 'segmentation' format")
     if [int(v) for v in rle["size"]] != [height, width]:
@@ -112,7 +130,12 @@ def load_ground_truth(
     sizes: dict[int, tuple[int, int]] = {}
     for i, img in enumerate(gt["images"]):
         fields = [img.get(k) for k in ("id", "height", "width")] if isinstance(img, dict) else []
-        if len(fields) != 3 or not all(_is_int(v) for v in fields) or min(fields[1:]) <= 0:
+        if (
+            len(fields) != 3
+            or not all(_is_int(v) for v in fields)
+            or min(fields[1:]) <= 0
+            or fields[1] * fields[2] >= MAX_MASK_PIXELS
+        ):
             raise AnnotationError(source, f"images[{i}] needs integer id, height, width")
         if fields[0] in sizes:
             raise AnnotationError(source, f"images[{i}]: duplicate image id {fields[0]}")
@@ -146,21 +169,20 @@ def load_ground_truth(
     return ids, lesions, gt
 
 
-def load_predictions(
+def clean_predictions(
     predictions: Sequence[dict],
     image_sizes: dict[int, tuple[int, int]],
     source: str = "predictions",
-) -> dict[int, ImageDetections]:
-    """Group COCO results entries by image; every image of ``image_sizes`` gets an entry.
+) -> list[dict]:
+    """Checked copies of COCO results entries: int ids, float xywh box and score, and the
+    segmentation (if any) as a compressed RLE with str counts of the image's size.
 
     Category ids are checked for type only: FROC and Dice are class-agnostic, and COCOeval
     ignores detections of categories the ground truth does not have.
     """
     if not isinstance(predictions, (list, tuple)):
         raise AnnotationError(source, "COCO results must be a list of detections")
-    boxes: dict[int, list] = {k: [] for k in image_sizes}
-    scores: dict[int, list[float]] = {k: [] for k in image_sizes}
-    masks: dict[int, list[Rle | None]] = {k: [] for k in image_sizes}
+    clean = []
     for i, pred in enumerate(predictions):
         where = f"[{i}]"
         image_id = pred.get("image_id") if isinstance(pred, dict) else None
@@ -173,20 +195,47 @@ def load_predictions(
             raise AnnotationError(source, f"{where}: 'score' must be a number")
         if not math.isfinite(score):
             raise AnnotationError(source, f"{where}: 'score' is {score}")
-        boxes[image_id].append(_bbox_xyxy(pred, where, source))
-        scores[image_id].append(float(score))
+        x1, y1, x2, y2 = _bbox_xyxy(pred, where, source)
+        entry = {
+            "image_id": image_id,
+            "category_id": pred["category_id"],
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "score": float(score),
+        }
         seg = pred.get("segmentation")
-        masks[image_id].append(
-            segmentation_to_rle(seg, *image_sizes[image_id], where, source) if seg else None
+        if seg:
+            entry["segmentation"] = segmentation_to_rle(seg, *image_sizes[image_id], where, source)
+        clean.append(entry)
+    return clean
+
+
+def group_predictions(
+    clean: Sequence[dict], image_ids: Sequence[int]
+) -> dict[int, ImageDetections]:
+    """Entries of :func:`clean_predictions` per image; every id of ``image_ids`` gets one."""
+    per_image: dict[int, list[dict]] = {k: [] for k in image_ids}
+    for entry in clean:
+        per_image[entry["image_id"]].append(entry)
+    out = {}
+    for k, entries in per_image.items():
+        boxes = np.array([e["bbox"] for e in entries], dtype=np.float64).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]
+        masks = [e.get("segmentation") for e in entries]
+        out[k] = ImageDetections(
+            boxes=boxes,
+            scores=np.array([e["score"] for e in entries]),
+            masks=masks if any(m is not None for m in masks) else None,
         )
-    return {
-        k: ImageDetections(
-            boxes=np.array(boxes[k]).reshape(-1, 4),
-            scores=np.array(scores[k]),
-            masks=masks[k] if any(m is not None for m in masks[k]) else None,
-        )
-        for k in image_sizes
-    }
+    return out
+
+
+def load_predictions(
+    predictions: Sequence[dict],
+    image_sizes: dict[int, tuple[int, int]],
+    source: str = "predictions",
+) -> dict[int, ImageDetections]:
+    """Checked COCO results grouped by image (see :func:`clean_predictions`)."""
+    return group_predictions(clean_predictions(predictions, image_sizes, source), list(image_sizes))
 
 
 def image_sizes(gt: dict) -> dict[int, tuple[int, int]]:

@@ -53,6 +53,12 @@ class FrocResult:
         """Sensitivity at any FP rate under the same rule as the listed points."""
         return _sensitivity_at(self.curve_fp, self.curve_sensitivity, fp_rate)[0]
 
+    def threshold_at(self, fp_rate: float) -> float:
+        """Lowest score threshold whose FP rate stays <= ``fp_rate`` (an operating point)."""
+        return _sensitivity_at(
+            self.curve_fp, self.curve_sensitivity, fp_rate, self.curve_thresholds
+        )[1]
+
     def to_dict(self, full_curve: bool = False) -> dict:
         """JSON-ready dict (NaN as None). The curve keeps only its corners unless asked."""
         fp, sens, thr = self.curve_fp, self.curve_sensitivity, self.curve_thresholds

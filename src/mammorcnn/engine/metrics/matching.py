@@ -40,33 +40,41 @@ def encode_masks(masks: np.ndarray, threshold: float = 0.5) -> list[Rle]:
     return rles
 
 
-def rle_string_counts(counts: str | bytes) -> list[int]:
-    """Run lengths of a compressed COCO RLE string (the scheme of pycocotools' rleFrString).
+def rle_string_counts(counts: str | bytes) -> np.ndarray:
+    """Run lengths (int64) of a compressed COCO RLE string, as pycocotools' rleFrString reads it.
 
     Hand-written because pycocotools does not validate: run lengths that do not add up to
     height x width make its C decoder write past the end of its buffer, so untrusted masks are
-    parsed and checked here first. Raises ValueError on malformed input.
+    parsed and checked here first. Vectorised (a 4000x3000 mask has thousands of runs and a
+    results file may hold many thousands of masks). Raises ValueError on malformed input.
+
+    Format: each run is a little-endian sequence of 5-bit groups, 6 bits per character
+    (char - 48), bit 0x20 = "more groups follow", bit 0x10 of the last group = sign; from the
+    fourth run on, the value is stored as the difference to the run two places before.
     """
-    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
-    runs: list[int] = []
-    pos = 0
-    while pos < len(text):
-        value, shift, more = 0, 0, True
-        while more:
-            if pos >= len(text):
-                raise ValueError("truncated run length")
-            c = ord(text[pos]) - 48
-            if not 0 <= c < 64:
-                raise ValueError(f"invalid character {text[pos]!r}")
-            value |= (c & 0x1F) << shift
-            more = bool(c & 0x20)
-            pos += 1
-            shift += 5
-            if not more and c & 0x10:
-                value |= -1 << shift
-        if len(runs) > 2:
-            value += runs[-2]
-        runs.append(value)
+    raw = counts if isinstance(counts, bytes) else counts.encode("utf-8")
+    c = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
+    if len(c) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if c.min() < 0 or c.max() >= 64:
+        raise ValueError("invalid character in RLE counts")
+    last = (c & 0x20) == 0  # the final character of each run
+    if not last[-1]:
+        raise ValueError("truncated run length")
+    run_id = np.concatenate([[0], np.cumsum(last)[:-1]])
+    starts = np.flatnonzero(np.concatenate([[True], last[:-1]]))
+    position = np.arange(len(c)) - starts[run_id]
+    if position.max() > 11:  # more than 60 bits: not a run length of any real image
+        raise ValueError("run length too long")
+    diffs = np.zeros(len(starts), dtype=np.int64)
+    np.add.at(diffs, run_id, (c & 0x1F) << (5 * position))
+    ends = np.flatnonzero(last)
+    negative = (c[ends] & 0x10) != 0
+    diffs[negative] -= np.left_shift(1, 5 * (position[ends][negative] + 1))
+    runs = diffs.copy()
+    # Runs 3, 5, 7... add run 1, 3, 5...; runs 4, 6... add run 2, 4... (delta to run m-2).
+    runs[1::2] = np.cumsum(diffs[1::2])
+    runs[2::2] = np.cumsum(diffs[2::2])
     return runs
 
 

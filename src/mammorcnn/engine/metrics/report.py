@@ -1,0 +1,117 @@
+"""The `evaluate` report: FROC, COCO mAP and Dice from a ground truth and COCO results.
+
+Everything starts from COCO results (image_id, category_id, bbox xywh, score, RLE
+segmentation), the format `predict` writes, so a saved results JSON can be re-evaluated
+without the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from mammorcnn.engine.metrics.coco_map import coco_map
+from mammorcnn.engine.metrics.cocoio import (
+    clean_predictions,
+    group_predictions,
+    image_sizes,
+    load_ground_truth,
+)
+from mammorcnn.engine.metrics.dice import lesion_dice
+from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, froc
+from mammorcnn.engine.metrics.matching import HitRule
+from mammorcnn.engine.metrics.plots import froc_png, pr_png
+from mammorcnn.engine.training.atomic import atomic_write_bytes
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.json"
+FROC_PLOT = "froc.png"
+PR_PLOT = "pr_curve.png"
+# Dice is measured at the score threshold of this FROC operating point unless one is given:
+# the same point the trainer uses to pick the best checkpoint.
+DICE_FP_RATE = 1.0
+
+
+def evaluate_predictions(
+    gt_coco: dict,
+    predictions: Sequence[dict],
+    hit_rule: HitRule | str = "center",
+    fp_rates: Sequence[float] = DEFAULT_FP_RATES,
+    out_dir: Path | None = None,
+    dice_score_threshold: float | None = None,
+    gt_source: str = "ground truth",
+    predictions_source: str = "predictions",
+) -> dict:
+    """FROC + COCO mAP (bbox, segm) + per-lesion Dice as one JSON-safe dict.
+
+    With ``out_dir``, also writes report.json, froc.png and pr_curve.png there (atomically).
+    ``*_source`` name the inputs in error messages (pass the file paths).
+    """
+    rule = HitRule.parse(hit_rule) if isinstance(hit_rule, str) else hit_rule
+    image_ids, lesions, gt = load_ground_truth(gt_coco, gt_source)
+    predictions = clean_predictions(predictions, image_sizes(gt), predictions_source)
+    by_image = group_predictions(predictions, image_ids)
+    detections = [by_image[i] for i in image_ids]
+    froc_result = froc(detections, lesions, rule, fp_rates)
+    if dice_score_threshold is None:
+        dice_score_threshold = froc_result.threshold_at(DICE_FP_RATE)
+    dice = lesion_dice(detections, lesions, rule, dice_score_threshold)
+    coco = {t: coco_map(gt, predictions, t) for t in ("bbox", "segm")}
+    report = {
+        "n_images": len(image_ids),
+        "n_lesions": froc_result.n_lesions,
+        "n_predictions": froc_result.n_predictions,
+        "hit_rule": {**rule.to_dict(), "description": rule.describe()},
+        "froc": froc_result.to_dict(),
+        "dice": {**dice.to_dict(), "operating_point_fp_per_image": DICE_FP_RATE},
+        "coco": {t: (m.to_dict() if m else None) for t, m in coco.items()},
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        report["files"] = {"report": REPORT_FILE, "froc_plot": FROC_PLOT, "pr_plot": PR_PLOT}
+        atomic_write_bytes(out / FROC_PLOT, froc_png(froc_result, f"FROC, {rule.describe()}"))
+        atomic_write_bytes(out / PR_PLOT, pr_png(coco))
+        payload = json.dumps(report, indent=2, allow_nan=False) + "\n"
+        atomic_write_bytes(out / REPORT_FILE, payload.encode("utf-8"))
+        logger.info("wrote %s, %s and %s in %s", REPORT_FILE, FROC_PLOT, PR_PLOT, out)
+    return report
+
+
+def _fmt(value: float | None, width: int = 7) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a".rjust(width)
+    return f"{value:.3f}".rjust(width)
+
+
+def format_report(report: dict) -> str:
+    """The report as a plain-text table for the terminal."""
+    f = report["froc"]
+    lines = [
+        f"{report['n_images']} images, {report['n_lesions']} lesions, "
+        f"{report['n_predictions']} predictions; hit rule: {report['hit_rule']['description']}",
+        "",
+        "FROC          " + "".join(f"{r:>7g}" for r in f["fp_rates"]) + "   mean",
+        "  sensitivity " + "".join(_fmt(s) for s in f["sensitivities"])
+        + _fmt(f["mean_sensitivity"]),
+        "",
+        "COCO        AP   AP50   AP75    APs    APm    APl  AR100",
+    ]  # fmt: skip
+    for iou_type, stats in report["coco"].items():
+        keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+        cells = "".join(_fmt(stats[k]) for k in keys) if stats else "    not evaluated"
+        lines.append(f"  {iou_type:<6}{cells}")
+    d = report["dice"]
+    threshold = "n/a" if d["score_threshold"] is None else f"{d['score_threshold']:.3f}"
+    lines += [
+        "",
+        f"Dice of detected lesions (score >= {threshold}; {d['n_detected']} of "
+        f"{d['n_lesions_with_mask']} lesions with masks detected)",
+        f"  Dice mean {_fmt(d['mean_dice'], 0)}  median {_fmt(d['median_dice'], 0)}   "
+        f"IoU mean {_fmt(d['mean_iou'], 0)}  median {_fmt(d['median_iou'], 0)}",
+    ]
+    return "\n".join(lines)
