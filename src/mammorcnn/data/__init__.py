@@ -15,6 +15,9 @@ _EXPORTS = {
     "MAX_PIXELS": "mammorcnn.data.io",
     "RawImage": "mammorcnn.data.io",
     "read_image": "mammorcnn.data.io",
+    "PreprocessConfig": "mammorcnn.data.preprocess",
+    "PreprocessRecord": "mammorcnn.data.preprocess",
+    "preprocess": "mammorcnn.data.preprocess",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,60 @@
+"""PreprocessConfig: every knob of the raw-image -> SxS model-input step, with its default."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mammorcnn.errors import ConfigError
+
+
+@dataclass
+class PreprocessConfig:
+    """Settings of :func:`mammorcnn.data.preprocess.preprocess` (part of the cache key)."""
+
+    # Side S of the square model input; the breast's longer side is resized to exactly S.
+    image_size: int = 1024
+    # Crop to the breast region (False keeps the whole image, e.g. for pre-cropped datasets).
+    crop_to_breast: bool = True
+    # Margin added on each side of the breast box, as a fraction of the box's longer side
+    # (0.02 at S=1024 is about 20 model pixels), clipped to the image.
+    margin: float = 0.02
+    # Radius of the opening that detaches film labels, markers and film-edge strips from the
+    # breast before the largest connected component is taken, as a fraction of the longer
+    # side of the segmentation image (about S pixels long); 0 disables the opening.
+    opening_fraction: float = 0.005
+    # Multiplier on the Otsu threshold separating breast from background: < 1 keeps more of
+    # the faint skin line and fatty periphery, > 1 less.
+    threshold_scale: float = 0.5
+    # Zero everything outside the breast mask (labels and markers inside the crop); the mask
+    # is first dilated by `mask_dilation_px` model pixels so the skin line is never cut.
+    suppress_outside_breast: bool = True
+    mask_dilation_px: int = 4
+    # Percentiles of the breast's intensities mapped to 0 and 1 (values beyond are clipped).
+    # Robust to a few saturated pixels (clips, markers) where min/max would not be.
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    # Orientation: use DICOM laterality (ImageLaterality, then Laterality) when present;
+    # False lets the image content decide always (for archives whose pixels ignore the tags).
+    trust_laterality: bool = True
+
+    def __post_init__(self) -> None:
+        low, high = self.percentiles
+        if self.image_size < 8:
+            raise ConfigError(f"preprocess.image_size must be >= 8, got {self.image_size}")
+        if not 0 <= self.margin <= 1 or not 0 <= self.opening_fraction < 0.5:
+            raise ConfigError(
+                "preprocess.margin must be in [0, 1] and opening_fraction in [0, 0.5)"
+            )
+        if not 0 <= low < high <= 100:
+            raise ConfigError(
+                f"preprocess.percentiles must be 0 <= low < high <= 100, got {self.percentiles}"
+            )
+        if self.threshold_scale <= 0 or self.mask_dilation_px < 0:
+            raise ConfigError("preprocess.threshold_scale must be > 0 and mask_dilation_px >= 0")
+        self.percentiles = (float(low), float(high))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe settings (used for the cache key and written into outputs)."""
+        data = asdict(self)
+        data["percentiles"] = list(self.percentiles)
+        return data
