@@ -1,0 +1,136 @@
+"""torch.distributed helpers for runs under `torchrun` (and the single-process case).
+
+Every helper is a no-op with one process, so the trainer has one code path. Under torchrun
+the process group is set up from the environment variables it exports (RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR, MASTER_PORT): NCCL on GPUs, gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from mammorcnn.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes files (checkpoints, TensorBoard, config, logs)."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str = "auto", timeout_min: float = 60) -> tuple[DistInfo, bool]:
+    """Join the process group torchrun describes; returns (info, whether we created it).
+
+    A group that already exists (set up by a caller) is reused and left for the caller to
+    destroy. The generous timeout covers rank 0 validating alone while others wait.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return _current(), False
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo(), False
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device != "cpu"
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    backend = "nccl" if use_cuda else "gloo"
+    dist.init_process_group(backend, timeout=timedelta(minutes=timeout_min))
+    info = _current()
+    log.info("process %d/%d joined (%s)", info.rank, info.world_size, backend)
+    return info, True
+
+
+def _current() -> DistInfo:
+    return DistInfo(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
+def resolve_device(name: str, info: DistInfo) -> torch.device:
+    """Turn `train.device` into a device; under DDP each process takes cuda:LOCAL_RANK."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "auto" and not torch.cuda.is_available():
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but no CUDA device is available; use cpu or auto")
+    if info.enabled or name in ("auto", "cuda"):
+        return torch.device("cuda", info.local_rank if info.enabled else 0)
+    index = int(name.split(":")[1])
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device={name!r} but only {torch.cuda.device_count()} GPU(s)")
+    return torch.device("cuda", index)
+
+
+def _backend_device(device: torch.device) -> torch.device:
+    # NCCL only reduces CUDA tensors; gloo only CPU ones.
+    return device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank if `flag` is true on any (keeps ranks in lock-step on NaN skips)."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=_backend_device(device))
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def mean_metrics(metrics: dict[str, float], info: DistInfo) -> dict[str, float]:
+    """Average a metric dict over ranks (keys any rank reported; NaN-free ranks only).
+
+    Gathered as objects rather than all_reduced as a tensor so that ranks reporting
+    different keys cannot silently misalign values.
+    """
+    if not info.enabled:
+        return dict(metrics)
+    gathered: list[dict[str, float]] = [{} for _ in range(info.world_size)]
+    dist.all_gather_object(gathered, {k: float(v) for k, v in metrics.items()})
+    out = {}
+    for key in sorted({k for g in gathered for k in g}):
+        values = [g[key] for g in gathered if key in g and not math.isnan(g[key])]
+        out[key] = sum(values) / len(values) if values else math.nan
+    return out
+
+
+def gather_objects(obj: object, info: DistInfo) -> list:
+    """Every rank's `obj`, in rank order (used for per-rank RNG states)."""
+    if not info.enabled:
+        return [obj]
+    gathered: list = [None] * info.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def cleanup(created: bool) -> None:
+    """Destroy the process group if this code created it."""
+    if created and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,300 @@
+"""The training loop: model, datasets and evaluation are injected, everything else is here.
+
+The trainer knows nothing about Mask R-CNN or COCO: it needs a module that returns a dict of
+losses in train mode, a dataset of (image, target) pairs and, optionally, an
+``evaluate(model) -> {metric: value}`` callback (called on every rank, under no_grad, in eval
+mode) and an ``overlays(model, n) -> {name: 3xHxW image}`` callback (rank 0 only). That keeps
+it testable with a toy model in seconds and lets the CLI wire in the real parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from mammorcnn.engine.training import distributed as D
+from mammorcnn.engine.training.config import TrainConfig
+from mammorcnn.engine.training.loader import (
+    ResumableSampler,
+    batches_per_epoch,
+    default_collate,
+    make_loader,
+)
+from mammorcnn.engine.training.manager import CheckpointManager, Loaded
+from mammorcnn.engine.training.optim import build_optimizer, build_scheduler
+from mammorcnn.engine.training.rng import (
+    capture_rng,
+    restore_rng,
+    seed_everything,
+    set_deterministic,
+)
+from mammorcnn.engine.training.runlog import RunLog
+from mammorcnn.engine.training.step import StepRunner
+from mammorcnn.engine.training.weights import check_compatible
+from mammorcnn.errors import CheckpointError, ConfigError, TrainingError
+
+log = logging.getLogger("mammorcnn.train")
+
+EvaluateFn = Callable[[nn.Module], dict[str, float]]
+OverlayFn = Callable[[nn.Module, int], dict[str, torch.Tensor]]
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run left its weights."""
+
+    best: Path  # best.safetensors, or the last checkpoint's weights if nothing was validated
+    last: Path  # weights of the last checkpoint
+    step: int
+    epoch: int
+    metrics: dict[str, float]  # of the last validation ({} if none)
+    skipped_batches: int
+
+
+class Trainer:
+    """Trains `model` on `train_set` into RUN_DIR/checkpoints; see docs/training.md."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        config: TrainConfig,
+        run_dir: Path,
+        *,
+        evaluate: EvaluateFn | None = None,
+        overlays: OverlayFn | None = None,
+        collate_fn: Callable = default_collate,
+        metadata: dict | None = None,
+        dist_info: D.DistInfo | None = None,
+    ) -> None:
+        self.cfg, self.run_dir = config, Path(run_dir)
+        self.info = dist_info or D.DistInfo()
+        self.device = D.resolve_device(config.device, self.info)
+        self.train_set, self.collate_fn = train_set, collate_fn
+        self.evaluate, self.overlays = evaluate, overlays
+        self.metadata = dict(metadata or {})
+        if len(train_set) == 0:
+            raise TrainingError("the training set is empty")
+        self.model = model.to(self.device)
+        self.wrapped: nn.Module = self.model
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.wrapped = DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=config.ddp_find_unused_parameters
+            )
+        self.optimizer = build_optimizer(self.model, config)
+        self.sampler = ResumableSampler(train_set, self.info, config.seed)
+        self.steps_per_epoch = batches_per_epoch(train_set, self.info, config.batch_size)
+        self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
+        self.runner = StepRunner(
+            self.wrapped, self.optimizer, config, self.device, self.info, self._last_good
+        )
+        self.manager = CheckpointManager(self.run_dir / "checkpoints", config.keep_last)
+        self.step = self.epoch = self.batch = 0
+        self.best: dict = {"metric": config.best_metric, "value": None, "step": None}
+        self.metrics: dict[str, float] = {}
+        self.runlog: RunLog | None = None
+
+    # -- public ------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train to `config.epochs`; with `resume`, continue from the newest complete checkpoint."""
+        set_deterministic(self.cfg.deterministic)
+        if resume:
+            loaded = self.manager.load_latest()
+            if loaded is None:
+                raise CheckpointError(self.manager.folder, "no complete checkpoint to resume from")
+            self._restore(loaded)
+        elif self.manager.complete():
+            raise TrainingError(
+                f"{self.run_dir} already holds checkpoints; resume it or use a new run folder"
+            )
+        else:
+            seed_everything(self.cfg.seed + self.info.rank)
+        if self.info.is_main:
+            self.manager.prepare()
+            if resume:
+                self.manager.set_aside_newer(self.step)
+                self.manager.repair_best(self.best["step"])
+        D.barrier(self.info)
+        self.runlog = RunLog(
+            self.run_dir, self.info.is_main, self.cfg.tensorboard, self.step if resume else None
+        )
+        try:
+            while self.epoch < self.cfg.epochs:
+                self._train_epoch()
+                self.epoch, self.batch = self.epoch + 1, 0
+                metrics = self._validate()
+                self._save(metrics)
+        finally:
+            self.runlog.close()
+        return self._result()
+
+    # -- epochs ------------------------------------------------------------------------------
+    def _train_epoch(self) -> None:
+        cfg = self.cfg
+        self.sampler.set_epoch(self.epoch)
+        self.sampler.set_start(self.batch * cfg.batch_size)
+        loader = make_loader(
+            self.train_set,
+            self.sampler,
+            cfg.batch_size,
+            cfg.num_workers,
+            self.collate_fn,
+            cfg.seed + self.info.rank,
+            self.epoch,
+            pin_memory=self.device.type == "cuda",
+        )
+        self.wrapped.train()
+        window: dict[str, list[float]] = defaultdict(list)
+        bar = tqdm(
+            loader,
+            total=len(loader),
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            disable=not (cfg.progress and self.info.is_main),
+            dynamic_ncols=True,
+        )
+        for images, targets in bar:
+            where = f"step {self.step + 1} (epoch {self.epoch + 1}, batch {self.batch + 1})"
+            losses = self.runner.run(images, targets, where)
+            self.scheduler.step()  # also after a skipped batch: the schedule follows the plan
+            self.step, self.batch = self.step + 1, self.batch + 1
+            for key, value in (losses or {}).items():
+                window[key].append(value)
+            if self.step % cfg.log_every == 0:
+                self._log_window(window, bar)
+                window.clear()
+            every = cfg.checkpoint_every_steps
+            if every and self.step % every == 0 and self.batch < self.steps_per_epoch:
+                self._save(None)
+
+    def _log_window(self, window: dict[str, list[float]], bar: tqdm) -> None:
+        values = {k: sum(v) / len(v) for k, v in window.items() if v}
+        values = D.mean_metrics(values, self.info)
+        values["lr"] = self.optimizer.param_groups[0]["lr"]
+        values["skipped_batches"] = float(self.runner.skipped)
+        self.runlog.record("train", self.step, self.epoch, values)
+        if "loss" in values:
+            bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}")
+            log.info(
+                "epoch %d step %d loss %.4f lr %.3g",
+                self.epoch + 1,
+                self.step,
+                values["loss"],
+                values["lr"],
+            )
+
+    def _validate(self) -> dict[str, float] | None:
+        every = self.cfg.val_every
+        if self.evaluate is None or every == 0:
+            return None
+        if self.epoch % every != 0 and self.epoch != self.cfg.epochs:
+            return None
+        self.model.eval()
+        with torch.no_grad():
+            metrics = D.mean_metrics(self.evaluate(self.model), self.info)
+            if self.overlays is not None and self.cfg.tb_overlays and self.runlog.writer:
+                self.runlog.images(self.step, self.overlays(self.model, self.cfg.tb_overlays))
+        self.wrapped.train()
+        self.metrics = metrics
+        self.runlog.record("val", self.step, self.epoch, metrics)
+        log.info("validation after epoch %d: %s", self.epoch, _fmt(metrics))
+        return metrics
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _save(self, metrics: dict[str, float] | None) -> None:
+        rng = D.gather_objects(capture_rng(), self.info)
+        name = self.cfg.best_metric
+        improved = metrics is not None and name in metrics and self._better(metrics[name])
+        if improved:
+            self.best = {"metric": name, "value": float(metrics[name]), "step": self.step}
+        if self.info.is_main:
+            state = {
+                "epoch": self.epoch,
+                "batch_in_epoch": self.batch,
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.runner.scaler.state_dict(),
+                "rng": rng,
+                "best": self.best,
+                "skipped_batches": self.runner.skipped,
+                "world_size": self.info.world_size,
+            }
+            clean = {k: (v if math.isfinite(v) else None) for k, v in (metrics or {}).items()}
+            meta = {**self.metadata, "epoch": self.epoch, "metrics": clean}
+            weights = self.model.state_dict()
+            self.manager.save(self.step, weights, meta, state)
+            if improved:
+                self.manager.save_best(weights, {**meta, "step": self.step, "best": self.best})
+        D.barrier(self.info)
+        if metrics is not None and name not in metrics:
+            raise ConfigError(
+                f"train.best_metric={name!r} is not among the validation metrics "
+                f"({', '.join(sorted(metrics))}); the checkpoint was saved, resume with a "
+                "corrected train.best_metric"
+            )
+
+    def _better(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        old = self.best["value"]
+        return old is None or (value > old if self.cfg.best_mode == "max" else value < old)
+
+    def _last_good(self) -> str:
+        complete = self.manager.complete()
+        return str(complete[-1].weights) if complete else "none written yet"
+
+    def _restore(self, loaded: Loaded) -> None:
+        check_compatible(loaded.checkpoint.weights, loaded.weights, self.model)
+        self.model.load_state_dict(loaded.weights)
+        state = loaded.state
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.runner.scaler.load_state_dict(state["scaler"])
+            self.epoch, self.batch, self.step = (
+                state["epoch"],
+                state["batch_in_epoch"],
+                state["step"],
+            )
+            self.best, self.runner.skipped = state["best"], state["skipped_batches"]
+            rng = state["rng"]
+        except (KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(
+                loaded.checkpoint.state, f"training state does not fit this run: {error}"
+            ) from None
+        if len(rng) == self.info.world_size:
+            restore_rng(rng[self.info.rank])
+        else:  # another process count: the data order still follows (seed, epoch)
+            log.warning(
+                "resuming with %d processes instead of %d: RNG streams are reseeded",
+                self.info.world_size,
+                len(rng),
+            )
+            seed_everything(self.cfg.seed + self.info.rank + self.step)
+        log.info(
+            "resumed from %s (epoch %d, step %d)",
+            loaded.checkpoint.weights.name,
+            self.epoch,
+            self.step,
+        )
+
+    def _result(self) -> TrainResult:
+        complete = self.manager.complete()
+        last = complete[-1].weights if complete else self.manager.paths(self.step).weights
+        best = self.manager.best_path if self.manager.best_path.exists() else last
+        return TrainResult(best, last, self.step, self.epoch, self.metrics, self.runner.skipped)
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
