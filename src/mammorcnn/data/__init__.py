@@ -18,6 +18,8 @@ _EXPORTS = {
     "PreprocessConfig": "mammorcnn.data.preprocess",
     "PreprocessRecord": "mammorcnn.data.preprocess",
     "preprocess": "mammorcnn.data.preprocess",
+    "AugmentConfig": "mammorcnn.data.augment",
+    "Augmentation": "mammorcnn.data.augment",
 }
 
 __all__ = sorted(_EXPORTS)

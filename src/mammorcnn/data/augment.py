@@ -1,0 +1,183 @@
+"""Training augmentation: torchvision.transforms.v2 on image, boxes and masks together.
+
+Geometric transforms (flips, RandomAffine) move the ``tv_tensors`` Image, BoundingBoxes and
+Mask in one call; afterwards every box is re-derived from its (moved) mask, because the
+box of a rotated box is larger than the box of the rotated lesion. Boxes that became
+degenerate (lesion rotated or shifted out of the frame) are removed with their labels, masks
+and ``mask_valid`` by ``SanitizeBoundingBoxes``. Intensity transforms touch the image only.
+Evaluation never augments (the dataset applies this only when ``train=True``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from mammorcnn.errors import ConfigError
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentation settings; defaults are mild, mammogram-plausible changes."""
+
+    # Master switch (the dataset also never augments when train=False).
+    enabled: bool = True
+    # Left-right flip probability. Off: preprocessing puts every chest wall on the left and
+    # evaluation images always have it there, so a mirrored training image would show the
+    # model a layout it never meets (and spend capacity on it).
+    hflip_prob: float = 0.0
+    # Up-down flip probability: keeps the chest wall on the left; CC views are roughly
+    # symmetric up-down, and lesions occur in both halves.
+    vflip_prob: float = 0.5
+    # RandomAffine: rotation range (+-degrees), translation (fraction of the side), scale range.
+    # Small, like the positioning differences between two acquisitions.
+    rotation_degrees: float = 10.0
+    translate: float = 0.05
+    scale: tuple[float, float] = (0.9, 1.1)
+    # Intensity, applied inside the breast only (pixels > 0): multiplicative contrast about the
+    # breast mean in [1-c, 1+c], additive brightness in [-b, b], gamma in [low, high] (x**gamma).
+    brightness: float = 0.05
+    contrast: float = 0.1
+    gamma: tuple[float, float] = (0.8, 1.25)
+    # Gaussian noise standard deviation (intensity units, image in [0, 1]); applied to half
+    # of the images, 0 disables it.
+    noise_std: float = 0.01
+    # Boxes with a side shorter than this (model pixels) after augmentation are removed.
+    min_box_size: float = 2.0
+
+    def __post_init__(self) -> None:
+        probs = (self.hflip_prob, self.vflip_prob)
+        if not all(0 <= p <= 1 for p in probs):
+            raise ConfigError("augment.hflip_prob and vflip_prob must be in [0, 1]")
+        if not (0 < self.scale[0] <= self.scale[1] and 0 < self.gamma[0] <= self.gamma[1]):
+            raise ConfigError("augment.scale and augment.gamma must be ranges of positive numbers")
+        if min(self.rotation_degrees, self.translate, self.brightness, self.contrast) < 0:
+            raise ConfigError("augment rotation, translate, brightness and contrast must be >= 0")
+        if self.noise_std < 0 or self.min_box_size < 1 or self.contrast >= 1:
+            raise ConfigError("augment.noise_std >= 0, min_box_size >= 1 and contrast < 1 needed")
+        self.scale = (float(self.scale[0]), float(self.scale[1]))
+        self.gamma = (float(self.gamma[0]), float(self.gamma[1]))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scale"], data["gamma"] = list(self.scale), list(self.gamma)
+        return data
+
+
+class BreastIntensity(v2.Transform):
+    """Random gamma, contrast and brightness on the breast's pixels (> 0) only.
+
+    Hand-written because ``ColorJitter``'s contrast blends towards the whole-image mean and
+    its brightness scales everything, which would lift the zero background that preprocessing
+    sets on purpose; torchvision has no gamma transform with a random range.
+    """
+
+    _transformed_types = (tv_tensors.Image,)
+
+    def __init__(self, brightness: float, contrast: float, gamma: tuple[float, float]) -> None:
+        super().__init__()
+        self.brightness, self.contrast, self.gamma = brightness, contrast, gamma
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        def uniform(low: float, high: float) -> float:
+            return float(torch.empty(1).uniform_(low, high)) if high > low else low
+
+        log_gamma = uniform(*(torch.tensor(self.gamma).log().tolist()))
+        return {
+            "gamma": float(torch.tensor(log_gamma).exp()),
+            "contrast": uniform(1 - self.contrast, 1 + self.contrast),
+            "brightness": uniform(-self.brightness, self.brightness),
+        }
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        image = inpt.as_subclass(torch.Tensor)
+        inside = image > 0
+        if not inside.any():
+            return inpt
+        out = image.clamp(0, 1) ** params["gamma"]
+        mean = out[inside].mean()
+        out = (out - mean) * params["contrast"] + mean + params["brightness"]
+        out = torch.where(inside, out.clamp(0, 1), image)
+        return tv_tensors.wrap(out, like=inpt)
+
+
+class Augmentation:
+    """Callable ``(image 1xSxS, target) -> (image, target)`` built from an AugmentConfig."""
+
+    def __init__(self, config: AugmentConfig) -> None:
+        self.config = config
+        self.geometric = v2.Compose(
+            [
+                v2.RandomHorizontalFlip(config.hflip_prob),
+                v2.RandomVerticalFlip(config.vflip_prob),
+                v2.RandomAffine(
+                    degrees=config.rotation_degrees,
+                    translate=(config.translate, config.translate),
+                    scale=config.scale,
+                    interpolation=v2.InterpolationMode.BILINEAR,  # masks always use nearest
+                    fill=0,
+                ),
+            ]
+        )
+        self.sanitize = v2.SanitizeBoundingBoxes(
+            min_size=config.min_box_size, labels_getter=lambda s: (s["labels"], s["mask_valid"])
+        )
+        photometric: list[v2.Transform] = [
+            BreastIntensity(config.brightness, config.contrast, config.gamma)
+        ]
+        if config.noise_std > 0:
+            photometric.append(v2.RandomApply([v2.GaussianNoise(sigma=config.noise_std)], p=0.5))
+        self.photometric = v2.Compose(photometric)
+
+    def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+        size = tuple(image.shape[-2:])
+        count = len(target["boxes"])
+        sample = {
+            "image": tv_tensors.Image(image),
+            "boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYXY", canvas_size=size),
+            "masks": tv_tensors.Mask(target["masks"]),
+            "labels": target["labels"],
+            "mask_valid": target.get("mask_valid", torch.ones(count, dtype=torch.bool)),
+        }
+        sample = self.geometric(sample)
+        boxes = boxes_from_masks(sample["masks"], sample["boxes"], sample["mask_valid"])
+        sample["boxes"] = tv_tensors.wrap(boxes, like=sample["boxes"])
+        sample = self.sanitize(v2.ClampBoundingBoxes()(sample))
+        out_image = self.photometric(sample["image"])
+        new_target = dict(target)
+        new_target["boxes"] = sample["boxes"].as_subclass(torch.Tensor).float()
+        new_target["masks"] = sample["masks"].as_subclass(torch.Tensor)
+        new_target["labels"] = sample["labels"]
+        new_target["mask_valid"] = sample["mask_valid"]
+        return out_image.as_subclass(torch.Tensor), new_target
+
+
+def boxes_from_masks(
+    masks: torch.Tensor, boxes: torch.Tensor, mask_valid: torch.Tensor
+) -> torch.Tensor:
+    """Tight x1,y1,x2,y2 (end-exclusive) box of each non-empty mask.
+
+    A box-only instance (``mask_valid`` False) with an empty mask keeps its transformed box;
+    an instance with a real mask that left the frame gets a zero box (then removed).
+    """
+    masks = masks.as_subclass(torch.Tensor).bool()
+    out = boxes.as_subclass(torch.Tensor).clone().float()
+    if masks.shape[0] == 0:
+        return out
+    rows, cols = masks.any(2), masks.any(1)  # (N, H), (N, W)
+    present = rows.any(1)
+    h_idx = torch.arange(masks.shape[1], device=masks.device)
+    w_idx = torch.arange(masks.shape[2], device=masks.device)
+    big = masks.shape[1] + masks.shape[2]
+    y1 = torch.where(rows, h_idx, big).amin(1)
+    y2 = torch.where(rows, h_idx, -1).amax(1) + 1
+    x1 = torch.where(cols, w_idx, big).amin(1)
+    x2 = torch.where(cols, w_idx, -1).amax(1) + 1
+    derived = torch.stack([x1, y1, x2, y2], 1).float()
+    out[present] = derived[present]
+    out[~present & mask_valid.bool()] = 0.0
+    return out
