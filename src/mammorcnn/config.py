@@ -23,6 +23,7 @@ import yaml
 from mammorcnn.engine.training.atomic import atomic_write_bytes
 from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.errors import ConfigError
+from mammorcnn.model.config import ModelConfig
 
 __all__ = ["Config", "TrainConfig", "config_from_dict", "config_to_dict", "load_config"]
 __all__ += ["parse_overrides", "save_config"]
@@ -32,6 +33,8 @@ __all__ += ["parse_overrides", "save_config"]
 class Config:
     """Everything a run needs; saved as RUN_DIR/config.yaml so a run can be repeated."""
 
+    # The Mask R-CNN (defaults = the specification's model).
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     # Optimiser, schedule, checkpoints and run-time settings.
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
@@ -49,11 +52,13 @@ class _Where:
         self.override_keys = override_keys
 
     def error(self, key: str, problem: str) -> ConfigError:
-        for okey, text in self.override_keys.items():
+        # A section's own validation may already name the full key ("model.x: ...").
+        text = problem if problem.startswith(f"{key}.") else f"{key}: {problem}"
+        for okey, override in self.override_keys.items():
             if okey == key or okey.startswith(key + ".") or key.startswith(okey + "."):
-                return ConfigError(f"command-line override {text!r}: {key}: {problem}")
+                return ConfigError(f"command-line override {override!r}: {text}")
         source = str(self.path) if self.path is not None else "config"
-        return ConfigError(f"{source}: {key}: {problem}")
+        return ConfigError(f"{source}: {text}")
 
 
 def _type_name(tp: Any) -> str:
@@ -171,7 +176,10 @@ def _build(cls: type, data: dict, prefix: str, where: _Where) -> Any:
     if missing:
         raise where.error(prefix or "<top>", f"missing required key(s): {', '.join(missing)}")
     try:
-        return cls(**kwargs)
+        built = cls(**kwargs)
+        if callable(getattr(built, "validate", None)):  # e.g. ModelConfig.validate()
+            built.validate()
+        return built
     except ConfigError as error:
         raise where.error(prefix or "<top>", str(error)) from None
     except (ValueError, TypeError) as error:  # another team's __post_init__ validation

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_toys import ToyDetector, ToySet, toy_config
+from training_toys import TinyMammoSet, ToyDetector, ToySet, tiny_maskrcnn, toy_config
 
+from mammorcnn.config import config_to_dict
 from mammorcnn.engine.training.runlog import read_log
-from mammorcnn.engine.training.trainer import Trainer
-from mammorcnn.engine.training.weights import load_weights, save_weights
+from mammorcnn.engine.training.trainer import Trainer, TrainResult
+from mammorcnn.engine.training.weights import check_compatible, load_weights, save_weights
 from mammorcnn.errors import CheckpointError, ConfigError, TrainingError
+from mammorcnn.model import tiny_config
 
 
 def train(
@@ -203,3 +205,27 @@ def test_weights_metadata_is_stored(tmp_path: Path) -> None:
     meta = load_weights(result.last)[1]
     assert meta["class_names"] == ["mass"] and meta["epoch"] == 1 and meta["step"] == 3
     save_weights(tmp_path / "x.safetensors", {"a": torch.zeros(1)}, meta)  # stays JSON-safe
+
+
+def test_real_tiny_maskrcnn_trains_and_resumes_exactly(tmp_path: Path) -> None:
+    def run(run_dir: Path, epochs: int, resume: bool = False) -> TrainResult:
+        torch.manual_seed(0)
+        config = toy_config(epochs=epochs, lr=0.01, warmup_steps=1)
+        meta = {"model_config": config_to_dict(tiny_config())}
+        return Trainer(tiny_maskrcnn(), TinyMammoSet(4), config, run_dir, metadata=meta).fit(resume)
+
+    full = run(tmp_path / "a", 2)
+    run(tmp_path / "b", 1)
+    run(tmp_path / "b", 2, resume=True)
+    assert losses(tmp_path / "b") == losses(tmp_path / "a")
+    entry = read_log(tmp_path / "a")[0]
+    assert {
+        "loss_objectness",
+        "loss_rpn_box_reg",
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+    } <= set(entry)
+    weights, meta = load_weights(full.last)
+    check_compatible(full.last, weights, tiny_maskrcnn())
+    assert meta["model_config"]["backbone"]["name"] == "resnet18"

@@ -94,3 +94,27 @@ def toy_config(**overrides: object) -> TrainConfig:
     )
     base.update(overrides)
     return TrainConfig(**base)
+
+
+class TinyMammoSet(Dataset):
+    """A few 1xSxS images with one rectangular "mass" each, in the model's target format."""
+
+    def __init__(self, n: int = 4, size: int = 64, seed: int = 0) -> None:
+        self.toy = ToySet(n, size, seed)
+
+    def __len__(self) -> int:
+        return len(self.toy)
+
+    def __getitem__(self, i: int):  # noqa: ANN204
+        image, target = self.toy[i]
+        x0, y0, x1, y1 = target["boxes"][0].int().tolist()
+        masks = torch.zeros(1, *image.shape[-2:], dtype=torch.uint8)
+        masks[0, y0:y1, x0:x1] = 1
+        return image, {**target, "masks": masks, "mask_valid": torch.tensor([i % 2 == 0])}
+
+
+def tiny_maskrcnn() -> nn.Module:
+    """The project's model at its tiny test size."""
+    from mammorcnn.model import build_model, tiny_config
+
+    return build_model(tiny_config())
