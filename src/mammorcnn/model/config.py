@@ -79,11 +79,13 @@ class RPNConfig:
     batch_size_per_image: int = 256
     # Largest fraction of positives among the sampled anchors. paper: 0.5.
     positive_fraction: float = 0.5
-    # Proposals kept per pyramid level before NMS (training / inference). torchvision: 2000/1000.
+    # Proposals kept per pyramid level before NMS, training. torchvision: 2000.
     pre_nms_top_n_train: int = 2000
+    # Proposals kept per pyramid level before NMS, inference. torchvision: 1000.
     pre_nms_top_n_test: int = 1000
-    # Proposals kept per image after NMS (training / inference). torchvision: 2000/1000.
+    # Proposals kept per image after NMS, training. torchvision: 2000.
     post_nms_top_n_train: int = 2000
+    # Proposals kept per image after NMS, inference. torchvision: 1000.
     post_nms_top_n_test: int = 1000
     # IoU threshold of the proposal NMS. paper: 0.7.
     nms_thresh: float = 0.7
@@ -101,25 +103,30 @@ class BoxHeadConfig:
     roi_output_size: int = 7
     # Bilinear samples per bin side (2 -> 4 points per bin). spec 4: 2.
     sampling_ratio: int = 2
-    # FPN level rule k = floor(k0 + log2(sqrt(wh)/224)), clamped to P2..P5. FPN paper eq. 1.
+    # FPN level rule k = floor(k0 + log2(sqrt(wh) / canonical_scale)), clamped to P2..P5:
+    # the RoI side that maps to level k0. FPN paper eq. 1: 224.
     canonical_scale: int = 224
+    # k0, the level of a canonical_scale-sized RoI. FPN paper eq. 1: 4.
     canonical_level: int = 4
     # Units of the single shared FC layer. spec 5.1: 4096.
     fc_dim: int = 4096
-    # Proposal/GT IoU for a foreground RoI; below bg_iou_thresh is background. paper: 0.5/0.5.
+    # Proposal/GT IoU at or above which a RoI is foreground. paper: 0.5.
     fg_iou_thresh: float = 0.5
+    # Proposal/GT IoU below which a RoI is background (in between: ignored). paper: 0.5.
     bg_iou_thresh: float = 0.5
-    # RoIs sampled per image and their largest positive fraction. Mask R-CNN paper (FPN): 512,
-    # 0.25.
+    # RoIs sampled per image for the head losses. Mask R-CNN paper (FPN): 512.
     batch_size_per_image: int = 512
+    # Largest fraction of foreground RoIs among them. paper: 0.25.
     positive_fraction: float = 0.25
     # Box-delta weights (x, y, w, h); matterport BBOX_STD_DEV = 1/weights. torchvision.
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
     # Smooth L1 transition point. spec 5.1 uses the same smooth_l1 as spec 3: beta = 1.
     smooth_l1_beta: float = 1.0
-    # Inference: minimum class probability, per-class NMS IoU, detections kept. torchvision.
+    # Inference: detections with class probability below this are dropped. torchvision: 0.05.
     score_thresh: float = 0.05
+    # Inference: IoU threshold of the per-class NMS on the detections. torchvision: 0.5.
     nms_thresh: float = 0.5
+    # Inference: most detections kept per image (highest scores). torchvision: 100.
     detections_per_img: int = 100
 
 
@@ -143,9 +150,10 @@ class ModelConfig:
 
     # Object classes without background (C). spec 5.1: 1 (mass).
     num_classes: int = 1
-    # Input normalisation (x - mean) / std for [0, 1] images; ImageNet's RGB statistics averaged
+    # Input normalisation (x - mean) / std of the [0, 1] images: ImageNet's RGB mean averaged
     # to one channel, matching ImageNet-initialised (channel-summed) ResNets.
     image_mean: float = 0.449
+    # ImageNet's RGB std averaged to one channel (see image_mean).
     image_std: float = 0.226
     # Batched images are zero-padded (after normalisation) to a multiple of this; P6 = stride 64
     # still works because P6 is a stride-2 subsample of P5. FPN needs 32.
@@ -154,10 +162,15 @@ class ModelConfig:
     # (torchvision's MaskRCNN_ResNet50_FPN_Weights.COCO_V1, needs internet) or a local file.
     # Every tensor whose name and shape fit is loaded; the rest is reported as skipped.
     init_checkpoint: str | None = None
+    # Feature extractor + FPN (spec 2).
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    # Anchor sizes and shapes (spec 3).
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
+    # Region proposal network (spec 3).
     rpn: RPNConfig = field(default_factory=RPNConfig)
+    # RoI Align 7x7 + detection head (spec 4, 5.1).
     box_head: BoxHeadConfig = field(default_factory=BoxHeadConfig)
+    # RoI Align 14x14 + mask head (spec 4, 5.2).
     mask_head: MaskHeadConfig = field(default_factory=MaskHeadConfig)
 
     @classmethod
