@@ -20,6 +20,14 @@ _EXPORTS = {
     "preprocess": "mammorcnn.data.preprocess",
     "AugmentConfig": "mammorcnn.data.augment",
     "Augmentation": "mammorcnn.data.augment",
+    "DataConfig": "mammorcnn.data.config",
+    "CocoMammoDataset": "mammorcnn.data.dataset",
+    "collate_fn": "mammorcnn.data.dataset",
+    "PreprocessCache": "mammorcnn.data.cache",
+    # written by the converters' author (B2)
+    "load_coco": "mammorcnn.data.coco",
+    "generate_phantom_dataset": "mammorcnn.data.synthetic",
+    "convert_dataset": "mammorcnn.data.convert",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,178 @@
+"""CocoMammoDataset: COCO JSON + mammograms -> (1xSxS image, Mask R-CNN target), cached.
+
+Labels: the COCO category ids sorted ascending become 1..C (``dataset.category_ids[label-1]``
+turns a predicted label back into the category id). ``iscrowd`` annotations are left out of
+the targets, as in torchvision's detection references.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mammorcnn.data.augment import Augmentation
+from mammorcnn.data.cache import PreprocessCache, cache_key, default_cache_dir, dequantise, quantise
+from mammorcnn.data.coco import BOX_ONLY, annotation_mask, load_coco, resolve_image_path
+from mammorcnn.data.config import DataConfig
+from mammorcnn.data.io import read_image
+from mammorcnn.data.preprocess import PreprocessRecord, preprocess
+from mammorcnn.errors import AnnotationError, ImageReadError, MammoError
+
+
+class CocoMammoDataset(Dataset):
+    """Images and annotations of one COCO JSON, preprocessed for the model.
+
+    ``skip_bad`` is passed to the COCO loader (bad entries dropped and listed in
+    ``self.skipped``); call :meth:`prepare` to decode every image once up front (filling the
+    cache and, with ``skip_bad``, dropping unreadable images too).
+    """
+
+    def __init__(
+        self,
+        annotation_json: str | os.PathLike[str],
+        data_config: DataConfig | None = None,
+        train: bool = False,
+        *,
+        skip_bad: bool = False,
+    ) -> None:
+        self.path = Path(annotation_json)
+        self.config = data_config or DataConfig()
+        self.train = train
+        self.skipped: list[dict] = []
+        self.root = self.path.parent
+        coco = load_coco(self.path, root=self.root, skip_bad=skip_bad, skipped=self.skipped)
+        self.images: list[dict] = list(coco["images"])
+        self.categories = sorted(coco["categories"], key=lambda c: c["id"])
+        self.category_ids = [c["id"] for c in self.categories]
+        self._label = {cid: n + 1 for n, cid in enumerate(self.category_ids)}
+        self._anns: dict[int, list[dict]] = defaultdict(list)
+        for ann in coco["annotations"]:
+            if not ann.get("iscrowd", 0):
+                self._anns[ann["image_id"]].append(ann)
+        use_aug = train and self.config.augment.enabled
+        self.augment = Augmentation(self.config.augment) if use_aug else None
+        folder = self.config.cache_dir or default_cache_dir()
+        self.cache = PreprocessCache(folder) if self.config.cache else None
+        self._settings = self.config.preprocess.to_dict()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image_info(self, index: int) -> dict:
+        """The COCO image entry (``id``, ``file_name``, ``width``, ``height``, ...)."""
+        return self.images[index]
+
+    def record(self, index: int) -> PreprocessRecord:
+        """How image ``index`` was preprocessed (maps predictions back to the original)."""
+        return self._load(index)[1]
+
+    def meta(self, index: int) -> dict:
+        """The reader's meta for image ``index`` (kind, laterality and its source, UIDs...)."""
+        return self._load(index)[2]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        image, record, _ = self._load(index)
+        target = self._target(index, record)
+        tensor = torch.from_numpy(image)[None]
+        if self.augment is not None:
+            tensor, target = self.augment(tensor, target)
+        return tensor, target
+
+    def prepare(self, skip_bad: bool = False) -> list[dict]:
+        """Preprocess every image now (fills the cache). With ``skip_bad`` an image that
+        cannot be read is dropped with a warning and returned (also added to ``skipped``);
+        otherwise the first one raises."""
+        bad: list[dict] = []
+        keep: list[dict] = []
+        for index, info in enumerate(self.images):
+            try:
+                self._load(index)
+                keep.append(info)
+            except MammoError as exc:
+                if not skip_bad:
+                    raise
+                warnings.warn(f"skipped image {info['id']}: {exc}", stacklevel=2)
+                path = getattr(exc, "path", None) or str(self._file(info))
+                bad.append({"file": path, "kind": "image", "id": info["id"], "problem": str(exc)})
+        self.images = keep
+        self.skipped.extend(bad)
+        return bad
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _file(self, info: dict) -> Path:
+        return resolve_image_path(info["file_name"], self.root)
+
+    def _load(self, index: int) -> tuple[np.ndarray, PreprocessRecord, dict]:
+        """(image float32 SxS, record, meta) from the cache, else decoded and cached."""
+        info = self.images[index]
+        path = self._file(info)
+        hint = info.get("laterality") if info.get("laterality") in ("L", "R") else None
+        key = None
+        if self.cache is not None:
+            try:
+                key = cache_key(path, {"preprocess": self._settings, "laterality_hint": hint})
+            except OSError as exc:
+                raise ImageReadError(path, f"cannot be read ({exc.strerror or exc})") from exc
+            cached = self.cache.load(key)
+            if cached is not None:
+                return cached
+        raw = read_image(path)
+        if raw.meta["laterality"] is None and hint is not None:
+            # the annotation's laterality (converters copy it from CSVs) beats image content
+            raw.meta["laterality"], raw.meta["laterality_source"] = hint, "annotation"
+        height, width = raw.pixels.shape
+        if (height, width) != (info["height"], info["width"]):
+            raise AnnotationError(
+                self.path,
+                f"image {info['id']} ({path}) is {height}x{width} pixels but its entry says "
+                f"{info['height']}x{info['width']}",
+            )
+        image, record = preprocess(raw, self.config.preprocess)
+        # The stored form is 16-bit; return that form always, so a cached and a fresh epoch
+        # (or a resumed run) see identical pixels.
+        stored = quantise(image)
+        if self.cache is not None and key is not None:
+            self.cache.store(key, image, record, raw.meta)
+        return dequantise(stored), record, raw.meta
+
+    def _target(self, index: int, record: PreprocessRecord) -> dict[str, Any]:
+        info = self.images[index]
+        anns = self._anns.get(info["id"], [])
+        size = record.image_size
+        boxes, labels, masks, valid = [], [], [], []
+        for ann in anns:
+            x, y, w, h = ann["bbox"]
+            box = record.boxes_to_model(np.array([[x, y, x + w, y + h]]))[0]
+            box = np.clip(box, 0, size)
+            mask = record.masks_to_model(annotation_mask(ann, info["height"], info["width"]))
+            if box[2] - box[0] < 1 or box[3] - box[1] < 1 or not mask.any():
+                warnings.warn(
+                    f"{self.path}: annotation {ann['id']} of image {info['id']} lies outside "
+                    "the breast crop and is left out",
+                    stacklevel=3,
+                )
+                continue
+            boxes.append(box)
+            labels.append(self._label[ann["category_id"]])
+            masks.append(mask)
+            valid.append(not ann.get(BOX_ONLY, False))
+        return {
+            "boxes": torch.as_tensor(np.array(boxes, dtype=np.float32).reshape(-1, 4)),
+            "labels": torch.as_tensor(labels, dtype=torch.int64),
+            "masks": torch.as_tensor(np.array(masks, dtype=np.uint8).reshape(-1, size, size)),
+            "mask_valid": torch.as_tensor(valid, dtype=torch.bool),
+            "image_id": int(info["id"]),
+        }
+
+
+def collate_fn(batch: list[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tensor], list[dict]]:
+    """Detection batches stay lists: images may differ in size and targets in length."""
+    images, targets = zip(*batch) if batch else ((), ())
+    return list(images), list(targets)
