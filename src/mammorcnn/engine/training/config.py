@@ -95,6 +95,9 @@ class TrainConfig:
     # DistributedDataParallel: search for parameters without gradients every step. Only needed
     # for models with branches unused in some steps; it costs a graph traversal per step.
     ddp_find_unused_parameters: bool = False
+    # Under DDP on GPUs, turn BatchNorm layers into SyncBatchNorm (statistics over the global
+    # batch; worth it only for backbones with trainable BatchNorm and tiny per-GPU batches).
+    sync_bn: bool = False
     # Show tqdm progress bars (rank 0 only).
     progress: bool = True
 

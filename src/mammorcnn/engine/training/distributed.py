@@ -125,6 +125,19 @@ def gather_objects(obj: object, info: DistInfo) -> list:
     return gathered
 
 
+def broadcast_buffers(model: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts them at the start of each forward, so after the last step of an epoch every
+    rank holds its own slightly different statistics; validation and the checkpoint must all
+    see rank 0's, which are the ones saved.
+    """
+    if not info.enabled:
+        return
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

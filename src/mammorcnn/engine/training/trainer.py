@@ -85,6 +85,11 @@ class Trainer:
         self.metadata = dict(metadata or {})
         if len(train_set) == 0:
             raise TrainingError("the training set is empty")
+        if self.info.enabled and config.sync_bn:
+            if self.device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:
+                log.warning("train.sync_bn needs CUDA devices; ignored on %s", self.device)
         self.model = model.to(self.device)
         self.wrapped: nn.Module = self.model
         if self.info.enabled:
@@ -133,6 +138,7 @@ class Trainer:
             while self.epoch < self.cfg.epochs:
                 self._train_epoch()
                 self.epoch, self.batch = self.epoch + 1, 0
+                D.broadcast_buffers(self.model, self.info)
                 metrics = self._validate()
                 self._save(metrics)
         finally:
@@ -175,6 +181,7 @@ class Trainer:
                 window.clear()
             every = cfg.checkpoint_every_steps
             if every and self.step % every == 0 and self.batch < self.steps_per_epoch:
+                D.broadcast_buffers(self.model, self.info)
                 self._save(None)
 
     def _log_window(self, window: dict[str, list[float]], bar: tqdm) -> None:
