@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from mammorcnn.data.config import DataConfig
 from mammorcnn.engine.training.atomic import atomic_write_bytes
 from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.errors import ConfigError
@@ -35,6 +36,8 @@ class Config:
 
     # The Mask R-CNN (defaults = the specification's model).
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    # Preprocessing, augmentation and the preprocessed-image cache.
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
     # Optimiser, schedule, checkpoints and run-time settings.
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
