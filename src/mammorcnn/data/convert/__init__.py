@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mammorcnn.data.coco import load_coco, write_coco, write_json_atomic
 from mammorcnn.data.convert.common import CLASS_MAPPINGS, LESION_TYPES, CocoBuilder, ConvertReport
+from mammorcnn.data.convert.inbreast import convert_inbreast
 from mammorcnn.data.convert.mias import convert_mias
 from mammorcnn.data.convert.vindr import convert_vindr
 from mammorcnn.errors import AnnotationError, ConfigError
@@ -42,6 +43,7 @@ def _convert_coco(
 
 
 FORMATS: dict[str, Callable[[Path, CocoBuilder], None] | None] = {
+    "inbreast": convert_inbreast,
     "mini-mias": convert_mias,
     "vindr-mammo": convert_vindr,
     "coco": None,  # passed through by _convert_coco

@@ -150,6 +150,28 @@ class CocoBuilder:
         )
         return True
 
+    def add_polygon(self, key: str, xy: list[float], category_id: int, **extra: Any) -> bool:
+        """Add a polygon (x0, y0, x1, y1, ...) clipped to the image; False when it is empty."""
+        img = self.images[key]
+        h, w = img["height"], img["width"]
+        pts = np.asarray(xy, np.float64).reshape(-1, 2).clip(0, [w, h])
+        flat = [float(v) for v in pts.ravel()]
+        rle = mask_utils.merge(mask_utils.frPyObjects([flat], h, w))
+        area = int(mask_utils.area(rle))
+        if area == 0:
+            return False
+        bbox = [float(v) for v in mask_utils.toBbox(rle)]
+        self.anns[key].append(
+            {
+                "category_id": category_id,
+                "segmentation": [flat],
+                "bbox": bbox,
+                "area": area,
+                **extra,
+            }
+        )
+        return True
+
     def add_box(self, key: str, xyxy: list[float], category_id: int, **extra: Any) -> bool:
         """Add a box-only annotation clipped to the image; False when nothing is left."""
         img = self.images[key]
