@@ -1,0 +1,76 @@
+"""COCO results entries and JSON files: what `predict` writes and `evaluate` reads back."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammorcnn.engine.metrics.matching import encode_masks
+from mammorcnn.engine.outputs.detections import Detections, as_detections
+from mammorcnn.engine.training.atomic import atomic_write_bytes
+
+
+def coco_results(
+    image_id: int,
+    detections: Mapping[str, Any] | Detections,
+    category_ids: Mapping[int, int] | None = None,
+    mask_threshold: float = 0.5,
+) -> list[dict]:
+    """COCO results entries (image_id, category_id, bbox xywh, score, RLE segmentation).
+
+    Coordinates are those of ``detections`` (the original image's pixels, for `predict`).
+    ``category_ids`` maps model labels (1..C) to the dataset's category ids; identity when
+    None. Masks are binarised at ``mask_threshold`` and RLE-encoded with str counts, so the
+    entries go to JSON as they are.
+    """
+    det = as_detections(detections)
+    rles = encode_masks(det.masks, mask_threshold) if det.masks is not None else None
+    entries = []
+    for k in range(len(det)):
+        x1, y1, x2, y2 = (float(v) for v in det.boxes[k])
+        label = int(det.labels[k])
+        entry: dict[str, Any] = {
+            "image_id": int(image_id),
+            "category_id": int(category_ids[label]) if category_ids is not None else label,
+            "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+            "score": round(float(det.scores[k]), 5),
+        }
+        if rles is not None:
+            entry["segmentation"] = {"size": [int(v) for v in rles[k]["size"]],
+                                     "counts": rles[k]["counts"]}  # fmt: skip
+        entries.append(entry)
+    return entries
+
+
+def _json_safe(value: Any) -> Any:
+    """numpy scalars/arrays to Python, NaN/inf to None (strict JSON has neither)."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(obj: Any, path: Path, indent: int | None = None) -> Path:
+    """Write ``obj`` as strict JSON, atomically (no half-written file after a crash)."""
+    text = json.dumps(_json_safe(obj), indent=indent, allow_nan=False, ensure_ascii=True)
+    atomic_write_bytes(Path(path), (text + "\n").encode("ascii"))
+    return Path(path)
+
+
+def write_coco_results(entries: Sequence[dict], path: Path) -> Path:
+    """A COCO results JSON file (a list of entries), atomically."""
+    return write_json(list(entries), path)

@@ -1,0 +1,70 @@
+"""Overlay rendering: contours where the masks are, boxes, labels, fast on full-field images."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PIL import Image
+
+from mammorcnn.engine.outputs import render_overlay, window_to_uint8, write_overlay_png
+from mammorcnn.engine.outputs.overlay import PALETTE
+
+
+def square_det(h: int, w: int, box: list[float], square: tuple[int, int, int, int]) -> dict:
+    mask = np.zeros((1, h, w), dtype=np.float32)
+    r0, r1, c0, c1 = square
+    mask[0, r0:r1, c0:c1] = 0.9
+    return {"boxes": [box], "scores": [0.87], "masks": mask}
+
+
+def test_contour_is_on_the_mask_edge_at_full_resolution() -> None:
+    image = np.linspace(0, 1, 80 * 100, dtype=np.float32).reshape(80, 100)
+    det = square_det(80, 100, [60, 50, 90, 75], (10, 20, 10, 20))
+    rgb = render_overlay(image, det)
+    assert rgb.shape == (80, 100, 3)
+    colour = np.array(PALETTE[0])
+    edge = np.zeros((80, 100), dtype=bool)
+    edge[10:20, 10:20] = True
+    edge[11:19, 11:19] = False
+    painted = (rgb == colour).all(axis=2)
+    assert painted[edge].all()
+    assert not painted[11:19, 11:19].any()  # interior keeps the image
+    assert not painted[:8, :8].any()
+    assert (rgb[75, 90] == colour).all() and (rgb[62, 60] == colour).all()  # box edges
+
+
+def test_downscaled_contour_follows_the_mask() -> None:
+    h, w = 4000, 3000
+    image = np.random.default_rng(0).random((h, w), dtype=np.float32)
+    det = square_det(h, w, [1000, 2000, 1400, 2400], (2000, 2400, 1000, 1400))
+    start = time.perf_counter()
+    rgb = render_overlay(image, det, max_side=1000)
+    assert time.perf_counter() - start < 3.0
+    assert rgb.shape == (1000, 750, 3)
+    painted = (rgb == np.array(PALETTE[0])).all(axis=2)
+    painted[:498] = False  # the score label sits just above the box
+    rows, cols = np.nonzero(painted)
+    # The square [2000, 2400) x [1000, 1400) maps to [500, 600) x [250, 350) at scale 1/4.
+    assert abs(rows.min() - 500) <= 2 and abs(rows.max() - 599) <= 2
+    assert abs(cols.min() - 250) <= 2 and abs(cols.max() - 349) <= 2
+    assert not painted[510:590, 260:340].any()
+
+
+def test_write_overlay_png_and_threshold(tmp_path) -> None:
+    image = np.zeros((50, 60), dtype=np.float32)
+    image[10:40, 10:50] = np.linspace(100, 4000, 40)
+    det = square_det(50, 60, [5, 5, 30, 30], (10, 20, 10, 20))
+    path = write_overlay_png(image, det, tmp_path / "o.png", score_threshold=0.9)
+    shown = np.asarray(Image.open(path))
+    assert shown.shape == (50, 60, 3)
+    assert (shown[..., 0] == shown[..., 1]).all()  # below the threshold: nothing drawn
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
+
+
+def test_window_ignores_background() -> None:
+    image = np.zeros((100, 100), dtype=np.float32)
+    image[:, 50:] = np.linspace(1000, 2000, 50)
+    out = window_to_uint8(image)
+    assert out[0, 0] == 0 and out[:, 50:].max() == 255
+    assert 100 < out[0, 75] < 155  # mid-tissue lands mid-grey
