@@ -52,7 +52,7 @@ def write_dicom(path: Path, pixels: np.ndarray | None, **tags: Any) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def dicom_writer() -> Callable[..., Path]:
     """The :func:`write_dicom` helper (fixtures are importable under --import-mode=importlib)."""
     return write_dicom

@@ -119,7 +119,10 @@ def read_dicom(path: Path, has_preamble: bool = True) -> RawImage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stored = ds.pixel_array
-    except Exception as exc:  # missing plugin, truncated or corrupt compressed stream, ...
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: B036 - pylibjpeg-rle (Rust) panics with a BaseException
+        # missing plugin, truncated or corrupt compressed stream, ...
         raise ImageReadError(
             path, f"DICOM pixel data cannot be decoded ({_describe(exc)})"
         ) from exc

@@ -56,21 +56,31 @@ def _check(path: Path, im: Image.Image) -> tuple[str, int]:
             f"{im.format} image in mode {im.mode} {problem}; save it as single-channel "
             "8- or 16-bit grey (e.g. PIL convert('L') / convert('I;16'))",
         )
-    return FORMATS[im.format], MODES[im.mode]
+    bits = MODES[im.mode]
+    if im.mode == "I" and im.format in ("PNG", "PPM"):  # Pillow's mode for 16-bit PGM/PNG
+        bits = 16
+    return FORMATS[im.format], bits
 
 
 def read_raster(path: Path) -> RawImage:
     """Decode a single-channel raster image into a :class:`RawImage`."""
     try:
         with warnings.catch_warnings():
-            # Our own MAX_PIXELS check replaces Pillow's decompression-bomb warning.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Our own MAX_PIXELS check replaces Pillow's decompression-bomb warning, and a
+            # damaged file either decodes or raises: Pillow's warnings add nothing.
+            warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 kind, bits = _check(path, im)
                 im.load()
                 array = np.array(im)
     except ImageReadError:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (above ours) hit at open
+        raise ImageReadError(
+            path,
+            f"image exceeds the limit of {MAX_PIXELS} pixels (mammorcnn.data.io.MAX_PIXELS); "
+            f"refused before decoding ({_describe(exc)})",
+        ) from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(
             path, "not an image file (content is not DICOM, PNG, TIFF or PGM)"
