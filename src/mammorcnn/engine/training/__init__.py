@@ -12,8 +12,11 @@ from typing import Any
 _EXPORTS = {
     "TrainConfig": "config",
     "Trainer": "trainer",
-    "TrainResult": "trainer",
+    "TrainResult": "callbacks",
     "run_training": "run",
+    "load_run_config": "run",
+    "make_evaluator": "validation",
+    "make_overlays": "validation",
     "load_weights": "weights",
     "save_weights": "weights",
     "load_state": "weights",

@@ -13,7 +13,6 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from mammorcnn.engine.training import distributed as D
+from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
 from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.engine.training.loader import (
     ResumableSampler,
@@ -39,26 +39,12 @@ from mammorcnn.engine.training.rng import (
     set_deterministic,
 )
 from mammorcnn.engine.training.runlog import RunLog
+from mammorcnn.engine.training.state import pack_state, unpack_state
 from mammorcnn.engine.training.step import StepRunner
 from mammorcnn.engine.training.weights import check_compatible
 from mammorcnn.errors import CheckpointError, ConfigError, TrainingError
 
 log = logging.getLogger("mammorcnn.train")
-
-EvaluateFn = Callable[[nn.Module], dict[str, float]]
-OverlayFn = Callable[[nn.Module, int], dict[str, torch.Tensor]]
-
-
-@dataclass
-class TrainResult:
-    """Where a finished run left its weights."""
-
-    best: Path  # best.safetensors, or the last checkpoint's weights if nothing was validated
-    last: Path  # weights of the last checkpoint
-    step: int
-    epoch: int
-    metrics: dict[str, float]  # of the last validation ({} if none)
-    skipped_batches: int
 
 
 class Trainer:
@@ -113,16 +99,13 @@ class Trainer:
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
         """Train to `config.epochs`; with `resume`, continue from the newest complete checkpoint."""
+        self.check_start(resume)
         set_deterministic(self.cfg.deterministic)
         if resume:
             loaded = self.manager.load_latest()
             if loaded is None:
                 raise CheckpointError(self.manager.folder, "no complete checkpoint to resume from")
             self._restore(loaded)
-        elif self.manager.complete():
-            raise TrainingError(
-                f"{self.run_dir} already holds checkpoints; resume it or use a new run folder"
-            )
         else:
             seed_everything(self.cfg.seed + self.info.rank)
         if self.info.is_main:
@@ -144,6 +127,16 @@ class Trainer:
         finally:
             self.runlog.close()
         return self._result()
+
+    def check_start(self, resume: bool) -> None:
+        """Refuse to start over an existing run (or to resume none) before anything is written."""
+        complete = self.manager.complete()
+        if resume and not complete:
+            raise CheckpointError(self.manager.folder, "no complete checkpoint to resume from")
+        if not resume and complete:
+            raise TrainingError(
+                f"{self.run_dir} already holds checkpoints; resume it or use a new run folder"
+            )
 
     # -- epochs ------------------------------------------------------------------------------
     def _train_epoch(self) -> None:
@@ -225,18 +218,8 @@ class Trainer:
         if improved:
             self.best = {"metric": name, "value": float(metrics[name]), "step": self.step}
         if self.info.is_main:
-            state = {
-                "epoch": self.epoch,
-                "batch_in_epoch": self.batch,
-                "step": self.step,
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.runner.scaler.state_dict(),
-                "rng": rng,
-                "best": self.best,
-                "skipped_batches": self.runner.skipped,
-                "world_size": self.info.world_size,
-            }
+            parts = (self.optimizer, self.scheduler, self.runner.scaler)
+            state = pack_state(*parts, self._position(), rng)
             clean = {k: (v if math.isfinite(v) else None) for k, v in (metrics or {}).items()}
             meta = {**self.metadata, "epoch": self.epoch, "metrics": clean}
             weights = self.model.state_dict()
@@ -261,30 +244,29 @@ class Trainer:
         complete = self.manager.complete()
         return str(complete[-1].weights) if complete else "none written yet"
 
+    def _position(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch,
+            "step": self.step,
+            "best": self.best,
+            "skipped_batches": self.runner.skipped,
+        }
+
     def _restore(self, loaded: Loaded) -> None:
         check_compatible(loaded.checkpoint.weights, loaded.weights, self.model)
         self.model.load_state_dict(loaded.weights)
-        state = loaded.state
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.runner.scaler.load_state_dict(state["scaler"])
-            self.epoch, self.batch, self.step = (
-                state["epoch"],
-                state["batch_in_epoch"],
-                state["step"],
-            )
-            self.best, self.runner.skipped = state["best"], state["skipped_batches"]
-            rng = state["rng"]
-        except (KeyError, ValueError, TypeError) as error:
-            raise CheckpointError(
-                loaded.checkpoint.state, f"training state does not fit this run: {error}"
-            ) from None
+        parts = (self.optimizer, self.scheduler, self.runner.scaler)
+        position, rng = unpack_state(loaded.checkpoint.state, loaded.state, *parts)
+        self.epoch, self.batch, self.step = (
+            position[k] for k in ("epoch", "batch_in_epoch", "step")
+        )
+        self.best, self.runner.skipped = position["best"], position["skipped_batches"]
         if len(rng) == self.info.world_size:
             restore_rng(rng[self.info.rank])
         else:  # another process count: the data order still follows (seed, epoch)
             log.warning(
-                "resuming with %d processes instead of %d: RNG streams are reseeded",
+                "resuming on %d processes, saved on %d: RNG reseeded",
                 self.info.world_size,
                 len(rng),
             )

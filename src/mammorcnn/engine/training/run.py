@@ -1,0 +1,161 @@
+"""`run_training`: the function `mammorcnn train` calls; wires config -> model, data, trainer.
+
+This is the one place where concrete parts are chosen (build_model, CocoMammoDataset, the FROC
+evaluator); each can be passed in instead, which is how tests and notebooks use it.
+Works the same in one process and under `torchrun` (the process group comes from the
+environment; only rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from torch import nn
+from torch.utils.data import Dataset
+
+from mammorcnn import __version__
+from mammorcnn.config import Config, config_to_dict, load_config, save_config
+from mammorcnn.engine.training import distributed as D
+from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
+from mammorcnn.engine.training.rng import seed_everything
+from mammorcnn.engine.training.trainer import Trainer
+from mammorcnn.errors import ConfigError
+
+log = logging.getLogger("mammorcnn.train")
+
+CONFIG_NAME = "config.yaml"
+
+
+def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> Config:
+    """The config a run was started with (RUN_DIR/config.yaml), plus `overrides`: for resume."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file; is {run_dir} a training run folder?")
+    return load_config(path, overrides or [])
+
+
+def weights_metadata(config: Config, class_names: list[str], category_ids: list[int]) -> dict:
+    """What `predict`/`evaluate` need to rebuild the model and check their inputs."""
+    return {
+        "model_config": config_to_dict(config.model),
+        "preprocess": config.data.preprocess.to_dict(),
+        "class_names": class_names,
+        "category_ids": category_ids,
+        "mammorcnn_version": __version__,
+    }
+
+
+def _datasets(config: Config) -> tuple[Dataset, Dataset | None]:
+    from mammorcnn.data import CocoMammoDataset
+
+    train_json = config.train.train_annotations
+    if not train_json:
+        raise ConfigError("train.train_annotations is not set (a COCO JSON of training images)")
+    train_set = CocoMammoDataset(train_json, config.data, train=True)
+    val_json = config.train.val_annotations
+    val_set = CocoMammoDataset(val_json, config.data, train=False) if val_json else None
+    if val_set is not None and val_set.category_ids != train_set.category_ids:
+        raise ConfigError(
+            f"{val_json}: category ids {val_set.category_ids} differ from the training "
+            f"set's {train_set.category_ids}"
+        )
+    return train_set, val_set
+
+
+def _classes(train_set: Dataset, config: Config) -> tuple[list[str], list[int]]:
+    categories = getattr(train_set, "categories", None)
+    if categories is None:  # an injected dataset without COCO categories
+        n = config.model.num_classes
+        return [f"class{i + 1}" for i in range(n)], list(range(1, n + 1))
+    if len(categories) != config.model.num_classes:
+        raise ConfigError(
+            f"model.num_classes={config.model.num_classes} but the training annotations have "
+            f"{len(categories)} categories ({', '.join(c['name'] for c in categories)})"
+        )
+    return [c["name"] for c in categories], [c["id"] for c in categories]
+
+
+def _record_config(config: Config, run_dir: Path, resume: bool) -> None:
+    path = run_dir / CONFIG_NAME
+    if resume and path.is_file():
+        old, new = config_to_dict(load_config(path, [])), config_to_dict(config)
+        changed = _diff(old, new)
+        if changed:
+            log.warning("resuming with changed settings: %s", "; ".join(changed))
+    save_config(config, path)
+
+
+def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, name + ".")
+        elif a != b:
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
+def run_training(
+    config: Config,
+    run_dir: Path,
+    resume: bool = False,
+    *,
+    model: nn.Module | None = None,
+    train_set: Dataset | None = None,
+    val_set: Dataset | None = None,
+    evaluate: EvaluateFn | None = None,
+    overlays: OverlayFn | None = None,
+) -> TrainResult:
+    """Train (or, with `resume`, continue) the run in `run_dir`; returns where the weights are.
+
+    `result.best` is the checkpoint to use (best validation `train.best_metric`, or the last
+    one when nothing was validated). Anything not passed in is built from `config`.
+    """
+    run_dir = Path(run_dir)
+    info, created = D.init_distributed(config.train.device)
+    try:
+        # Same initial weights on every rank (DDP would broadcast rank 0's anyway).
+        seed_everything(config.train.seed)
+        if train_set is None:
+            train_set, val_set = _datasets(config)
+        class_names, category_ids = _classes(train_set, config)
+        if model is None:
+            from mammorcnn.model import build_model
+
+            model = build_model(config.model)
+        if val_set is not None and len(val_set) == 0:
+            raise ConfigError(f"{config.train.val_annotations}: the validation set is empty")
+        if val_set is not None and evaluate is None:
+            from mammorcnn.engine.training.validation import make_evaluator, make_overlays
+
+            evaluate = make_evaluator(val_set, info, config.train.batch_size)
+            overlays = overlays or make_overlays(val_set)
+        trainer = Trainer(
+            model,
+            train_set,
+            config.train,
+            run_dir,
+            evaluate=evaluate,
+            overlays=overlays,
+            collate_fn=_collate(),
+            metadata=weights_metadata(config, class_names, category_ids),
+            dist_info=info,
+        )
+        trainer.check_start(resume)
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _record_config(config, run_dir, resume)
+        result = trainer.fit(resume=resume)
+        if info.is_main:
+            log.info("training done: best weights %s", result.best)
+        return result
+    finally:
+        D.cleanup(created)
+
+
+def _collate():  # noqa: ANN202 - the data package's collate function
+    from mammorcnn.data import collate_fn
+
+    return collate_fn

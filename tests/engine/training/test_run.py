@@ -1,0 +1,68 @@
+"""run_training end to end on synthetic phantoms: config in, checkpoints + config.yaml out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mammorcnn.config import load_config
+from mammorcnn.engine.training.run import load_run_config, run_training
+from mammorcnn.engine.training.runlog import read_log
+from mammorcnn.engine.training.weights import load_weights
+from mammorcnn.errors import ConfigError, TrainingError
+
+
+@pytest.fixture(scope="module")
+def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mammorcnn.data import generate_phantom_dataset
+
+    return generate_phantom_dataset(tmp_path_factory.mktemp("phantoms"), 4, seed=1, image_size=64)
+
+
+def overrides(phantoms: Path, tmp_path: Path) -> list[str]:
+    tiny = yaml.safe_dump(
+        {"backbone": {"name": "resnet18", "fpn_channels": 16}}, default_flow_style=True
+    )
+    return [
+        f"train.train_annotations={phantoms}",
+        f"train.val_annotations={phantoms}",
+        "train.epochs=1", "train.num_workers=0", "train.device=cpu", "train.progress=false",
+        "train.tensorboard=true", "train.tb_overlays=1", "train.log_every=1",
+        "data.preprocess.image_size=64", f"data.cache_dir={tmp_path / 'cache'}",
+        f"model={tiny.strip()}", "model.box_head.fc_dim=32", "model.mask_head.conv_channels=16",
+        "model.rpn.post_nms_top_n_train=50", "model.rpn.post_nms_top_n_test=50",
+    ]  # fmt: skip
+
+
+def test_run_training_on_phantoms_then_resume(phantoms: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = load_config(None, overrides(phantoms, tmp_path))
+    result = run_training(config, run_dir)
+    assert result.best == run_dir / "checkpoints" / "best.safetensors"
+    assert set(result.metrics) >= {"froc/sens@1", "froc/mean_sens", "froc/sens@0.125"}
+    assert 0.0 <= result.metrics["froc/sens@1"] <= 1.0
+    _, meta = load_weights(result.best)
+    assert meta["class_names"] == ["mass"] and meta["preprocess"]["image_size"] == 64
+    assert meta["model_config"]["backbone"]["fpn_channels"] == 16
+    assert load_run_config(run_dir) == config  # the resolved config is saved beside the run
+    assert (run_dir / "tensorboard").is_dir() and len(read_log(run_dir, "val")) == 1
+    with pytest.raises(TrainingError, match="already holds checkpoints"):
+        run_training(config, run_dir)
+    assert load_run_config(run_dir) == config  # refused before touching config.yaml
+    longer = load_run_config(run_dir, ["train.epochs=2"])
+    again = run_training(longer, run_dir, resume=True)
+    assert again.epoch == 2 and load_run_config(run_dir).train.epochs == 2
+
+
+def test_run_training_config_errors(phantoms: Path, tmp_path: Path) -> None:
+    base = overrides(phantoms, tmp_path)
+    with pytest.raises(ConfigError, match="train.train_annotations is not set"):
+        run_training(load_config(None, [*base, "train.train_annotations=null"]), tmp_path / "a")
+    with pytest.raises(
+        ConfigError, match="model.num_classes=2 but the training annotations have 1"
+    ):
+        run_training(load_config(None, [*base, "model.num_classes=2"]), tmp_path / "b")
+    with pytest.raises(ConfigError, match="no such file"):
+        load_run_config(tmp_path / "nothing")
