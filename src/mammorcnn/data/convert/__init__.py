@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mammorcnn.data.coco import load_coco, write_coco, write_json_atomic
+from mammorcnn.data.convert.cbis import convert_cbis
 from mammorcnn.data.convert.common import CLASS_MAPPINGS, LESION_TYPES, CocoBuilder, ConvertReport
 from mammorcnn.data.convert.inbreast import convert_inbreast
 from mammorcnn.data.convert.mias import convert_mias
@@ -43,6 +44,7 @@ def _convert_coco(
 
 
 FORMATS: dict[str, Callable[[Path, CocoBuilder], None] | None] = {
+    "cbis-ddsm": convert_cbis,
     "inbreast": convert_inbreast,
     "mini-mias": convert_mias,
     "vindr-mammo": convert_vindr,
