@@ -139,9 +139,10 @@ def _model_mask(breast: BreastMask, record: PreprocessRecord) -> np.ndarray:
 def _intensity_range(
     resized: np.ndarray, mask: np.ndarray, percentiles: tuple[float, float]
 ) -> tuple[float, float]:
-    """Raw values that become 0 and 1: breast percentiles, else the whole crop's."""
+    """Raw values that become 0 and 1: the breast's percentiles; for a flat breast the crop's
+    range (background 0, breast 1); for a flat crop (0, 0), which gives an all-zero image."""
     values = resized[mask] if mask.any() else resized.ravel()
     low, high = (float(v) for v in np.percentile(values, percentiles))
     if high <= low:
-        low, high = float(values.min()), float(values.max())
+        low, high = float(resized.min()), float(resized.max())
     return low, high
