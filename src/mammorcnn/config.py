@@ -130,7 +130,12 @@ def _coerce(value: Any, tp: Any, key: str, where: _Where) -> Any:
         items = [
             _coerce(v, args[0] if args else Any, f"{key}[{i}]", where) for i, v in enumerate(value)
         ]
-        return items if origin in (list, typing.List) else origin(items)  # noqa: UP006
+        if origin in (list, typing.List):  # noqa: UP006
+            return items
+        try:
+            return origin(items)
+        except TypeError:  # unhashable items for a set
+            raise bad from None
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise bad

@@ -8,11 +8,14 @@ from typing import Literal
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mammorcnn.config import (
     Config,
     _build,
     _Where,
+    config_from_dict,
     config_to_dict,
     load_config,
     parse_overrides,
@@ -145,3 +148,27 @@ def test_train_config_rejects_bad_device() -> None:
     with pytest.raises(ConfigError, match="train.device"):
         TrainConfig(device="gpu")
     assert TrainConfig(device="cuda:1").device == "cuda:1"
+
+
+_KEYS = ["train", "model", "data", "lr", "epochs", "backbone", "name", "preprocess", "augment",
+         "image_size", "betas", "lr_steps", "anchors", "sizes", "percentiles", "amp", "x"]  # fmt: skip
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.dictionaries(st.sampled_from(_KEYS), _values, max_size=4))
+def test_fuzzed_configs_only_raise_config_error(data: dict) -> None:
+    try:
+        config_from_dict(data, Path("fuzz.yaml"))
+    except ConfigError as error:
+        assert str(error).startswith(("fuzz.yaml: ", "command-line"))
