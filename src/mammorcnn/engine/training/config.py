@@ -17,9 +17,12 @@ from mammorcnn.errors import ConfigError
 class TrainConfig:
     """Optimiser, schedule, checkpointing and run-time settings of `mammorcnn train`."""
 
-    # Annotation files (COCO JSON as written by `mammorcnn convert`); relative paths are taken
-    # from the working directory. None for the validation set disables validation.
+    # Training annotations: a COCO JSON (as `mammorcnn convert` writes it) whose images lie
+    # beside it; relative paths are taken from the working directory. Required by
+    # run_training unless a dataset is passed in. (The spec is silent on every training
+    # hyperparameter below; the defaults follow torchvision's Mask R-CNN recipe.)
     train_annotations: str | None = None
+    # Validation annotations (same format); None disables validation and "best" selection.
     val_annotations: str | None = None
 
     # "sgd" (SGD with momentum, the Mask R-CNN paper's optimiser) or "adamw".
@@ -63,7 +66,8 @@ class TrainConfig:
     # Seed of python/numpy/torch RNGs; each process uses seed + rank, each worker its own.
     seed: int = 0
     # Deterministic mode: torch.use_deterministic_algorithms(warn_only) + cuDNN deterministic
-    # + per-epoch seeded shuffling, so a run (and a resumed run) repeats exactly.
+    # (slower on GPUs), so a run (and a resumed run) repeats exactly on the same hardware.
+    # Shuffling and worker seeds follow (seed, epoch) in either mode.
     deterministic: bool = False
     # DataLoader worker processes per training process (0 = load in the main process).
     num_workers: int = 2

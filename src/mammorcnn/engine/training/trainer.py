@@ -257,7 +257,10 @@ class Trainer:
         check_compatible(loaded.checkpoint.weights, loaded.weights, self.model)
         self.model.load_state_dict(loaded.weights)
         parts = (self.optimizer, self.scheduler, self.runner.scaler)
+        planned = dict(vars(self.scheduler.lr_lambdas[0]))
         position, rng = unpack_state(loaded.checkpoint.state, loaded.state, *parts)
+        if vars(self.scheduler.lr_lambdas[0]) != planned:
+            log.warning("the lr schedule continues as saved; changed schedule settings are ignored")
         self.epoch, self.batch, self.step = (
             position[k] for k in ("epoch", "batch_in_epoch", "step")
         )
