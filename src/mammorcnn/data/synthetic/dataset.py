@@ -52,7 +52,7 @@ def generate_phantom_dataset(
     negative_fraction: float = 0.0,
     shapes: Sequence[str] = SHAPES,
     size_range: tuple[float, float] = (0.05, 0.20),
-    contrast_range: tuple[float, float] = (0.10, 0.25),
+    contrast_range: tuple[float, float] = (0.12, 0.25),
     class_mapping: str = "mass",
     json_name: str = "annotations.json",
 ) -> Path:

@@ -63,7 +63,7 @@ def make_phantom(
     n_masses: int = 1,
     shapes: Sequence[str] = SHAPES,
     size_range: tuple[float, float] = (0.05, 0.20),
-    contrast_range: tuple[float, float] = (0.10, 0.25),
+    contrast_range: tuple[float, float] = (0.12, 0.25),
     density: float | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], dict[str, Any]]:
     """Draw one phantom: (uint16 SxS image, one bool mask per mass, meta).
