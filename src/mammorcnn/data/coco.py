@@ -124,12 +124,8 @@ def _check_annotation(ann: Any, images: dict[int, dict], cats: set[int], what: s
     x, y, bw, bh = _numbers(ann["bbox"], 4, f"{what}: bbox")
     if bw <= 0 or bh <= 0:
         raise _Bad(f"{what}: bbox has zero or negative size (width {bw}, height {bh})")
-    if (
-        x < -_BOX_TOLERANCE
-        or y < -_BOX_TOLERANCE
-        or x + bw > w + _BOX_TOLERANCE
-        or (y + bh > h + _BOX_TOLERANCE)
-    ):
+    tol = _BOX_TOLERANCE
+    if min(x, y) < -tol or x + bw > w + tol or y + bh > h + tol:
         raise _Bad(f"{what}: bbox {ann['bbox']} lies outside image {image_id} ({w}x{h})")
     box_only = ann.get(BOX_ONLY, False)
     if not isinstance(box_only, bool):
