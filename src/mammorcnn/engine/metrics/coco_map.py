@@ -87,8 +87,9 @@ def coco_map(
 ) -> CocoMetrics | None:
     """COCO AP/AR of COCO-results ``predictions`` against ``gt_coco``.
 
-    Both inputs are validated (AnnotationError). Returns None when the metric is undefined: no ground-truth annotations, or for ``segm``
-    no ground-truth mask or no predicted mask.
+    Both inputs are validated (AnnotationError). Returns None when the metric is undefined:
+    no ground-truth annotations, or for ``segm`` no ground-truth mask or no predicted mask.
+    Predictions without a mask take no part in ``segm``.
     """
     _, _, gt = load_ground_truth(gt_coco)
     # Checked first: pycocotools asserts, or reads past buffers, on malformed entries.

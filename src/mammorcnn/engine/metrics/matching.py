@@ -19,6 +19,31 @@ from mammorcnn.errors import ConfigError
 Rle = dict[str, Any]
 
 
+def _encode_one(mask: np.ndarray) -> Rle:
+    """Compressed RLE of one HxW bool mask, encoding only the columns it occupies.
+
+    pycocotools needs the whole mask in column-major order, and transposing a 4000x3000 mask
+    costs far more than encoding it. A lesion spans a few hundred columns, so only those are
+    reordered and encoded; the empty columns before and after are whole-column runs of zeros
+    added to the first and last run.
+    """
+    h, w = mask.shape
+    cols = np.flatnonzero(mask.any(axis=0))
+    if len(cols) == 0:
+        runs = [h * w]
+    else:
+        c0, c1 = int(cols[0]), int(cols[-1]) + 1
+        crop = np.asfortranarray(mask[:, c0:c1].view(np.uint8))[:, :, None]
+        runs = rle_string_counts(mask_utils.encode(crop)[0]["counts"]).tolist()
+        runs[0] += c0 * h  # the crop starts with a (possibly empty) run of zeros
+        if (w - c1) and len(runs) % 2 == 1:
+            runs[-1] += (w - c1) * h  # it ends with zeros: extend them
+        elif w - c1:
+            runs.append((w - c1) * h)
+    rle = mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)
+    return {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+
+
 def encode_masks(masks: np.ndarray, threshold: float = 0.5) -> list[Rle]:
     """Encode (K,H,W) or (K,1,H,W) bool/probability masks as JSON-safe RLE (counts as str).
 
@@ -30,14 +55,7 @@ def encode_masks(masks: np.ndarray, threshold: float = 0.5) -> list[Rle]:
         arr = arr[:, 0]
     if arr.ndim != 3:
         raise ValueError(f"masks must be (K,H,W) or (K,1,H,W), got shape {arr.shape}")
-    binary = arr if arr.dtype == bool else arr >= threshold
-    if len(binary) == 0:
-        return []
-    # pycocotools wants Fortran-ordered (H,W,K) uint8.
-    rles = mask_utils.encode(np.asfortranarray(binary.transpose(1, 2, 0).astype(np.uint8)))
-    for rle in rles:
-        rle["counts"] = rle["counts"].decode("ascii")
-    return rles
+    return [_encode_one(m if m.dtype == bool else m >= threshold) for m in arr]
 
 
 def rle_string_counts(counts: str | bytes) -> np.ndarray:
