@@ -59,8 +59,11 @@ def _tag(ds: Dataset, keyword: str) -> Any:
 def _check_header(path: Path, ds: Dataset) -> tuple[int, int]:
     if "PixelData" not in ds:
         other = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
-        what = f"only {other[0]}, which is not a mammogram" if other else "no pixel data"
-        raise ImageReadError(path, f"DICOM has {what} (a report, presentation state or DICOMDIR?)")
+        if other:
+            raise ImageReadError(path, f"DICOM has only {other[0]}, which is not a mammogram")
+        raise ImageReadError(
+            path, "DICOM has no pixel data (a report, presentation state or DICOMDIR?)"
+        )
     try:
         frames = int(_tag(ds, "NumberOfFrames") or 1)
         samples = int(_tag(ds, "SamplesPerPixel") or 1)
