@@ -232,11 +232,13 @@ def validate_coco(
     images: dict[int, dict] = {}
     first: dict[int, int] = {}
     dup_images: set[int] = set()
+    dropped: list[Any] = []  # ids of skipped images (any JSON value), to name in their annotations
     for i, img in enumerate(obj["images"]):
         try:
             img = _check_image(img, f"images[{i}]", root_p)
         except _Bad as e:
             bad("image", img.get("id") if isinstance(img, dict) else None, str(e))
+            dropped.append(img.get("id") if isinstance(img, dict) else None)
             continue
         if img["id"] in first:  # ambiguous ownership: with skip_bad every copy goes
             where = f"images[{first[img['id']]}] and images[{i}]"
@@ -250,7 +252,12 @@ def validate_coco(
         raise AnnotationError(source, "no usable images left after skipping bad ones")
     anns: list[dict] = []
     seen: dict[int, int] = {}
+    dropped += dup_images
     for i, ann in enumerate(obj["annotations"]):
+        image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        if type(image_id) is int and image_id not in images and image_id in dropped:
+            bad("annotation", ann.get("id"), f"annotations[{i}]: its image {image_id} was skipped")
+            continue
         try:
             ann = _check_annotation(ann, images, cats, f"annotations[{i}]")
         except _Bad as e:
