@@ -252,3 +252,15 @@ def test_write_coco_is_atomic(tmp_path: Path) -> None:
         write_coco({"images": [object()]}, out)
     assert json.loads(out.read_text())["categories"] == [{"id": 1, "name": "mass"}]
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.json"]
+
+
+def test_unwritable_output_is_an_input_error(tmp_path: Path) -> None:
+    from mammorcnn.errors import InputError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="cannot write"):
+        write_coco(valid_coco(), tmp_path / "file" / "out.json")  # parent is a file
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(InputError, match="cannot write"):
+        write_coco(valid_coco(), tmp_path / "dir.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json", "file"]

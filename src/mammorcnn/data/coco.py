@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from mammorcnn.errors import AnnotationError
+from mammorcnn.errors import AnnotationError, InputError
 
 BOX_ONLY = "mammorcnn_box_only"
 MAX_SIDE = 65535  # DICOM Rows/Columns are 16-bit; anything larger is a corrupt entry
@@ -323,16 +323,21 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
     """Write JSON via a temporary file and ``os.replace``: no half-written file on a crash."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise InputError(path, f"cannot write here ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, ensure_ascii=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise InputError(path, f"cannot write ({e.strerror or e})") from None
         raise
     return path
 

@@ -19,7 +19,7 @@ from pycocotools import mask as mask_utils
 from mammorcnn.data.coco import mask_to_rle, write_coco
 from mammorcnn.data.synthetic.masses import SHAPES
 from mammorcnn.data.synthetic.phantom import make_phantom
-from mammorcnn.errors import ConfigError
+from mammorcnn.errors import ConfigError, InputError
 
 CATEGORIES = {
     "mass": [{"id": 1, "name": "mass", "supercategory": "lesion"}],
@@ -32,13 +32,19 @@ CATEGORIES = {
 
 def _write_png16(img: np.ndarray, path: Path) -> None:
     """16-bit greyscale PNG, written under a temporary name and renamed (no torn files)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    except OSError as e:
+        raise InputError(path, f"cannot write here ({e.strerror or e})") from None
     os.close(fd)
     try:
         Image.fromarray(img).save(tmp, format="PNG", compress_level=1)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise InputError(path, f"cannot write ({e.strerror or e})") from None
         raise
 
 
@@ -71,7 +77,6 @@ def generate_phantom_dataset(
             "0 <= negative_fraction <= 1"
         )
     out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
     labels = {c["name"]: c["id"] for c in CATEGORIES[class_mapping]}
     images, anns = [], []
     for i in range(n_images):
