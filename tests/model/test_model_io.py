@@ -83,3 +83,13 @@ def test_training_without_targets_is_an_error(model) -> None:
     model.train()
     with pytest.raises(ValueError):
         model([torch.rand(1, 64, 64)])
+
+
+def test_no_detections_give_empty_tensors_of_the_right_shape() -> None:
+    cfg = tiny_config()
+    cfg.box_head.score_thresh = 1.0  # nothing passes
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        outs = model([torch.rand(1, 64, 64), torch.rand(1, 32, 48)])
+    assert outs[0]["masks"].shape == (0, 1, 64, 64) and outs[1]["masks"].shape == (0, 1, 32, 48)
+    assert outs[0]["boxes"].shape == (0, 4) and outs[0]["scores"].shape == (0,)
