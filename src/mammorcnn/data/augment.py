@@ -124,7 +124,7 @@ class Augmentation:
             ]
         )
         self.sanitize = v2.SanitizeBoundingBoxes(
-            min_size=config.min_box_size, labels_getter=lambda s: (s["labels"], s["mask_valid"])
+            min_size=config.min_box_size, labels_getter=_per_instance
         )
         photometric: list[v2.Transform] = [
             BreastIntensity(config.brightness, config.contrast, config.gamma)
@@ -154,6 +154,12 @@ class Augmentation:
         new_target["labels"] = sample["labels"]
         new_target["mask_valid"] = sample["mask_valid"]
         return out_image.as_subclass(torch.Tensor), new_target
+
+
+def _per_instance(sample: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """What SanitizeBoundingBoxes removes along with a box (a named function, not a lambda,
+    so datasets stay picklable for spawn-started DataLoader workers)."""
+    return sample["labels"], sample["mask_valid"]
 
 
 def boxes_from_masks(
