@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -168,6 +169,12 @@ def test_train_augments_eval_does_not(small_coco, tmp_path):
     torch.manual_seed(0)
     differs = any(not torch.equal(training[0][0], base) for _ in range(5))
     assert differs
+
+
+def test_dataset_pickles_for_spawned_workers(small_coco, tmp_path):
+    ds = CocoMammoDataset(small_coco, _config(tmp_path / "cache"), train=True)
+    again = pickle.loads(pickle.dumps(ds))
+    assert len(again) == 2 and again[0][0].shape == (1, S, S)
 
 
 def test_collate_fn(small_coco, tmp_path):

@@ -51,6 +51,7 @@ def test_real_all_face_the_same_way(real_preprocessed):
         assert record.laterality == raw.meta["laterality"]
         # the image content agrees with the tag on every one of these files
         assert record.content_chest_wall == ("right" if right else "left")
+        assert record.extra["orientation_conflict"] is False
         columns = image.sum(axis=0)
         assert columns[:512].sum() > 0.95 * columns.sum()  # the breast is in the left half
         assert image[:, :8].mean() > 0.2  # and touches the left edge (chest wall)
@@ -108,9 +109,13 @@ def test_content_orientation_and_label_removed(side):
 def test_laterality_tag_beats_content():
     pixels = _breast(240, 160, "left")
     meta = {"laterality": "R", "laterality_source": "ImageLaterality"}
-    _, record = preprocess(RawImage(pixels, meta), PreprocessConfig(64))
+    with pytest.warns(
+        UserWarning,
+        match="ImageLaterality says R but the image content puts the chest wall on the left",
+    ):
+        _, record = preprocess(RawImage(pixels, meta), PreprocessConfig(64))
     assert (record.flipped, record.orientation_source) == (True, "ImageLaterality")
-    assert record.content_chest_wall == "left"  # recorded, so a mismatch can be reported
+    assert record.content_chest_wall == "left" and record.extra["orientation_conflict"]
 
 
 def test_landscape_crop_is_centred_vertically():

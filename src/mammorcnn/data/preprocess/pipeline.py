@@ -8,6 +8,8 @@ centred vertically).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,6 +37,15 @@ def preprocess(
     crop = _crop_box(breast_box, (height, width), config)
     content_side = _content_chest_wall(breast)
     flipped, source, laterality = _orientation(raw.meta, content_side, config.trust_laterality)
+    conflict = source != "content" and content_side is not None and laterality is not None
+    conflict = conflict and (content_side == "right") != (laterality == "R")
+    if conflict:
+        warnings.warn(
+            f"{raw.meta.get('path', 'image')}: {source} says {laterality} but the image content "
+            f"puts the chest wall on the {content_side}; following the tag (set "
+            "preprocess.trust_laterality=False to follow the content)",
+            stacklevel=2,
+        )
 
     x0, y0, x1, y1 = crop
     crop_h, crop_w = y1 - y0, x1 - x0
@@ -56,7 +67,7 @@ def preprocess(
         intensity_range=(0.0, 1.0),
         breast_box=breast_box,
         content_chest_wall=content_side,
-        extra={"breast_threshold": breast.threshold},
+        extra={"breast_threshold": breast.threshold, "orientation_conflict": conflict},
     )
     region = pixels[y0:y1, x0:x1]
     if flipped:
