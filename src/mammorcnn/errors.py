@@ -22,6 +22,11 @@ class InputError(MammoError):
         self.problem = problem
         super().__init__(problem if path is None else f"{path}: {problem}")
 
+    def __reduce__(self):  # noqa: ANN204 - pickle protocol
+        # DataLoader workers pickle exceptions back to the main process; the default reduce
+        # would call __init__ with the message only and lose the (path, problem) pair.
+        return (self.__class__, (self.path, self.problem))
+
 
 class ImageReadError(InputError):
     """An image file (DICOM, PNG, TIFF, PGM) cannot be decoded into a single-channel image."""
