@@ -32,10 +32,8 @@ _IMAGENET_WEIGHTS = {
     "resnet101": models.ResNet101_Weights.IMAGENET1K_V1,
 }
 # Old torchvision names (checkpoints saved before the modules were versioned) -> current names.
-_LEGACY_KEYS = [
-    (re.compile(r"^(roi_heads\.mask_head\.)mask_fcn(\d+)\.(weight|bias)$"), None),
-    (re.compile(r"^(rpn\.head\.conv)\.(weight|bias)$"), r"\1.0.0.\2"),
-]
+_LEGACY_MASK_FCN = re.compile(r"^(roi_heads\.mask_head\.)mask_fcn(\d+)\.(weight|bias)$")
+_LEGACY_RPN_CONV = re.compile(r"^(rpn\.head\.conv)\.(weight|bias)$")
 
 
 @dataclass
@@ -123,10 +121,10 @@ def load_imagenet_backbone(model: nn.Module, source: str | Path = "imagenet") ->
 
 
 def _rename_legacy(key: str) -> str:
-    match = _LEGACY_KEYS[0][0].match(key)
+    match = _LEGACY_MASK_FCN.match(key)
     if match:
         return f"{match[1]}{int(match[2]) - 1}.0.{match[3]}"
-    return _LEGACY_KEYS[1][0].sub(_LEGACY_KEYS[1][1], key)
+    return _LEGACY_RPN_CONV.sub(r"\1.0.0.\2", key)
 
 
 def load_coco_maskrcnn(model: nn.Module, source: str | Path = "coco") -> LoadReport:
