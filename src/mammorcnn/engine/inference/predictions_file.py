@@ -1,0 +1,138 @@
+"""`predictions.json`: COCO results plus which file each image id is, and how it was prepared.
+
+A bare COCO results list says nothing about which image ``image_id`` 3 was; `predict` numbers
+its inputs itself, so the file also lists its images (source path, size, preprocessing record,
+output files). `evaluate --results` reads either this file or a bare COCO results list; with
+the image list it matches images to the ground truth by file, so `predict` output on an
+annotated folder can be scored without rerunning the model.
+
+Only ids, paths, numbers and the preprocessing record are written: no DICOM tags.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mammorcnn import __version__
+from mammorcnn.data.coco import resolve_image_path
+from mammorcnn.engine.inference.loading import LoadedModel
+from mammorcnn.engine.outputs import write_json
+from mammorcnn.errors import AnnotationError
+
+FORMAT = "mammorcnn-predictions"
+FORMAT_VERSION = 1
+FILE_NAME = "predictions.json"
+
+
+def image_entry(
+    image_id: int,
+    source: Path | None,
+    record: Any,
+    kind: str | None = None,
+    outputs: dict[str, str | None] | None = None,
+    n_detections: int = 0,
+) -> dict[str, Any]:
+    """One ``images`` entry: the id, the source file, its original size and record."""
+    height, width = record.original_shape
+    return {
+        "id": int(image_id),
+        "file": None if source is None else str(Path(source).resolve()),
+        "width": int(width),
+        "height": int(height),
+        "kind": kind,
+        "n_detections": int(n_detections),
+        "outputs": outputs or {},
+        "preprocess": record.to_dict(),
+    }
+
+
+def write_predictions(
+    path: Path,
+    images: Sequence[dict],
+    results: Sequence[dict],
+    loaded: LoadedModel,
+    settings: dict[str, Any],
+) -> Path:
+    """Write the predictions file atomically (strict JSON)."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "mammorcnn_version": __version__,
+        "model": {
+            "weights": str(loaded.path),
+            "class_names": loaded.class_names,
+            "category_ids": loaded.category_ids,
+            "image_size": loaded.preprocess.image_size,
+        },
+        "settings": settings,
+        "categories": loaded.categories,
+        "images": list(images),
+        "results": list(results),
+    }
+    return write_json(payload, path, indent=1)
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = Path(path).read_bytes()
+    except OSError as error:
+        raise AnnotationError(path, f"cannot read: {error.strerror or error}") from None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise AnnotationError(path, f"malformed JSON ({type(error).__name__})") from None
+
+
+def _by_file(path: Path, data: dict, gt: dict, gt_root: Path) -> dict[int, int]:
+    """Prediction image id -> ground-truth image id, matched by resolved file path."""
+    gt_ids = {
+        resolve_image_path(img["file_name"], gt_root).resolve(): img["id"] for img in gt["images"]
+    }
+    mapping: dict[int, int] = {}
+    for i, entry in enumerate(data["images"]):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("file"), str)
+            or not isinstance(entry.get("id"), int)
+        ):
+            raise AnnotationError(path, f"images[{i}]: needs 'id' and 'file'")
+        gt_id = gt_ids.get(Path(entry["file"]).resolve())
+        if gt_id is None:
+            raise AnnotationError(
+                path, f"images[{i}]: {entry['file']} is not an image of the ground truth"
+            )
+        mapping[entry["id"]] = gt_id
+    missing = sorted(set(gt_ids.values()) - set(mapping.values()))
+    if missing:
+        raise AnnotationError(
+            path,
+            f"{len(missing)} ground-truth image(s) were not predicted (first: id {missing[0]}); "
+            "run predict on every image of the set",
+        )
+    return mapping
+
+
+def read_results(path: Path, gt: dict, gt_path: Path) -> list[dict]:
+    """COCO results from a bare list, or from a predictions file (ids mapped by file).
+
+    The entries themselves are checked later by the evaluator (ids, boxes, RLEs).
+    """
+    data = _read(path)
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise AnnotationError(path, "neither a COCO results list nor a mammorcnn predictions file")
+    results, images = data.get("results"), data.get("images")
+    if not isinstance(results, list) or not isinstance(images, list):
+        raise AnnotationError(path, "'results' and 'images' must be lists")
+    mapping = _by_file(path, data, gt, Path(gt_path).parent)
+    out = []
+    for i, entry in enumerate(results):
+        image_id = entry.get("image_id") if isinstance(entry, dict) else None
+        if not isinstance(image_id, int) or image_id not in mapping:
+            raise AnnotationError(path, f"results[{i}]: image_id {image_id!r} not in 'images'")
+        out.append({**entry, "image_id": mapping[image_id]})
+    return out

@@ -1,0 +1,158 @@
+"""Run a trained model on mammograms and map its detections back to the original pixels.
+
+The model sees the SxS preprocessed image; users, ground truths and DICOM SEGs live in the
+original 4000x3000 geometry. Everything the model returns therefore goes through the
+preprocessing record (`boxes_to_original`, `mask_to_original`) before it is written or scored,
+for `predict` (files) and `evaluate` (a dataset's records) alike, so both are compared in the
+same coordinates.
+
+Masks are the expensive part at full resolution (a 4560x2864 probability map is 52 MB), so
+they are mapped back only for the detections that pass the score threshold, one at a time,
+and kept as booleans (the mask head's 0.5 decision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from mammorcnn.data.cache import dequantise, quantise
+from mammorcnn.data.io import read_image
+from mammorcnn.data.preprocess import PreprocessRecord, preprocess
+from mammorcnn.engine.inference.loading import LoadedModel
+from mammorcnn.engine.outputs import Detections
+from mammorcnn.errors import ConfigError
+
+T = TypeVar("T")
+
+# Boxes thinner than this (original pixels) after clipping to the image are dropped: they lay
+# in the zero padding around the breast crop, and COCO results need positive sizes (boxes are
+# written rounded to 0.01 px).
+MIN_BOX_SIDE = 0.01
+MASK_THRESHOLD = 0.5
+
+
+@dataclass
+class PreparedImage:
+    """One input ready for the model, with what maps its detections back."""
+
+    image: np.ndarray  # float32 SxS in [0, 1], the model's input
+    record: PreprocessRecord
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+    pixels: np.ndarray | None = None  # the original image (for overlays); None when not kept
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def slice_output(output: dict[str, torch.Tensor], start: int, stop: int) -> dict[str, torch.Tensor]:
+    """Detections ``start:stop`` of one image's model output (to bound memory per step)."""
+    return {key: value[start:stop] for key, value in output.items()}
+
+
+def to_original(
+    output: dict[str, torch.Tensor], record: PreprocessRecord, with_masks: bool = True
+) -> Detections:
+    """One image's model-space detections -> :class:`Detections` in original pixels.
+
+    Boxes are mapped exactly and clipped to the image; those left without area are dropped.
+    Masks (K,1,S,S) probabilities are upsampled bilinearly (probabilities stay probabilities)
+    and thresholded at 0.5: (K,H,W) bool.
+    """
+    height, width = record.original_shape
+    boxes = record.boxes_to_original(output["boxes"].detach().cpu().double().numpy())
+    boxes = boxes.reshape(-1, 4)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+    keep = np.flatnonzero(
+        (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIDE)
+    )
+    masks = None
+    if with_masks and "masks" in output:
+        masks = np.zeros((len(keep), height, width), dtype=bool)
+        probs = output["masks"].detach()
+        for n, k in enumerate(keep):
+            prob = probs[k].reshape(probs.shape[-2:]).float().cpu().numpy()
+            masks[n] = record.mask_to_original(prob) >= MASK_THRESHOLD
+    return Detections(
+        boxes=boxes[keep],
+        scores=output["scores"].detach().cpu().double().numpy()[keep],
+        labels=output["labels"].detach().cpu().numpy().astype(np.int64)[keep],
+        masks=masks,
+    )
+
+
+class Predictor:
+    """The loaded model plus the inference settings: batching, score threshold, masks."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        score_threshold: float = 0.5,
+        batch_size: int = 1,
+        max_detections: int | None = None,
+        with_masks: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ConfigError(f"--score-threshold must be within [0, 1], got {score_threshold}")
+        if max_detections is not None and max_detections < 0:
+            raise ConfigError(f"--max-detections must be >= 0, got {max_detections}")
+        self.loaded = loaded
+        self.score_threshold = score_threshold
+        self.batch_size = batch_size
+        self.max_detections = max_detections
+        self.with_masks = with_masks
+
+    def prepare_file(self, path: Path, keep_pixels: bool = True) -> PreparedImage:
+        """Read and preprocess a file with the checkpoint's settings (ImageReadError if bad).
+
+        The image goes through the 16-bit form the dataset cache stores, so a file predicted
+        here and the same file in an evaluated dataset give the model identical pixels.
+        """
+        raw = read_image(path)
+        image, record = preprocess(raw, self.loaded.preprocess)
+        pixels = raw.pixels if keep_pixels else None
+        return PreparedImage(dequantise(quantise(image)), record, raw.meta, Path(path), pixels)
+
+    def prepare_item(self, dataset: Any, index: int) -> PreparedImage:
+        """Image ``index`` of a CocoMammoDataset (its cache and annotation laterality)."""
+        image, _ = dataset[index]
+        return PreparedImage(image[0].numpy(), dataset.record(index), {}, None, None)
+
+    @torch.inference_mode()
+    def run(self, images: Sequence[np.ndarray]) -> list[dict[str, torch.Tensor]]:
+        """Model-space detections (CPU tensors) per image, best first, above the threshold."""
+        model, device = self.loaded.model, self.loaded.device
+        outputs = []
+        for batch in batched(images, self.batch_size):
+            tensors = [torch.from_numpy(np.ascontiguousarray(im))[None].to(device) for im in batch]
+            for out in model(tensors):
+                out = {key: value.detach().cpu() for key, value in out.items()}
+                order = torch.argsort(out["scores"], descending=True, stable=True)
+                order = order[out["scores"][order] >= self.score_threshold]
+                if self.max_detections is not None:
+                    order = order[: self.max_detections]
+                outputs.append({key: value[order] for key, value in out.items()})
+        return outputs
+
+    def predict(self, items: Sequence[PreparedImage]) -> list[Detections]:
+        """Detections in each item's original pixels."""
+        outputs = self.run([item.image for item in items])
+        return [to_original(out, item.record, self.with_masks) for out, item in zip(outputs, items)]
