@@ -1,0 +1,156 @@
+"""`mammorcnn predict --weights W INPUT... --out DIR`: detect and segment masses in files.
+
+Outputs, all in the original image's pixels and each written atomically (see
+docs/evaluation.md): predictions.json, per image NAME_mask.png and NAME_overlay.png, and for
+DICOM inputs NAME_seg.dcm. A bad input stops the run with one line naming it; with
+--skip-bad it is skipped with a warning and listed in skipped.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from mammorcnn.errors import ConfigError, InputError, MammoError
+
+log = logging.getLogger("mammorcnn.predict")
+
+SKIPPED_FILE = "skipped.json"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float) -> None:
+    """Options shared by predict and evaluate: device, batching, threshold, input settings."""
+    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N"
+    )
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=score_threshold,
+        help=f"keep detections with at least this score (default {score_threshold})",
+    )
+    parser.add_argument(
+        "--max-detections",
+        type=int,
+        help="keep at most this many detections per image (default: all the model returns)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help="state the input size you expect; refused if the model was trained with another",
+    )
+    parser.add_argument(
+        "--preprocess",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="state a preprocessing setting (e.g. crop_to_breast=false); refused if it differs "
+        "from the checkpoint's, which always decides how inputs are prepared",
+    )
+
+
+def preprocess_overrides(args: argparse.Namespace) -> list[str]:
+    """--image-size and --preprocess as ``key=value`` items of data.preprocess."""
+    items = list(args.preprocess)
+    if args.image_size is not None:
+        items.append(f"image_size={args.image_size}")
+    return items
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="DICOM/PNG/TIFF/PGM files or folders (searched recursively)",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        required=True,
+        help="weights file (.safetensors) or a training run folder (uses its best checkpoint)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_model_arguments(parser, score_threshold=0.5)
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help=f"skip unreadable inputs with a warning and list them in {SKIPPED_FILE}",
+    )
+    parser.add_argument("--no-seg", action="store_true", help="do not write DICOM SEG files")
+    parser.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
+
+
+def out_folder(out: Path) -> Path:
+    """Create the output folder; a path that cannot be one is named in one line."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            out, f"cannot create the output folder ({error.strerror or error})"
+        ) from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from mammorcnn.engine.inference import (
+        Predictor,
+        check_preprocess_overrides,
+        find_inputs,
+        load_trained_model,
+        output_stem,
+    )
+    from mammorcnn.engine.inference.predictions_file import FILE_NAME, write_predictions
+    from mammorcnn.engine.inference.predictor import batched
+    from mammorcnn.engine.inference.writer import ImageWriter
+    from mammorcnn.engine.outputs import unique_output_names, write_json
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    paths = find_inputs(args.inputs, exclude=args.out)
+    loaded = load_trained_model(args.weights, args.device)
+    check_preprocess_overrides(loaded, preprocess_overrides(args))
+    predictor = Predictor(loaded, args.score_threshold, args.batch_size, args.max_detections)
+    out = out_folder(args.out)
+    names = unique_output_names(output_stem(p) for p in paths)
+    writer = ImageWriter(out, loaded, seg=not args.no_seg, overlay=not args.no_overlay)
+    skipped: list[dict[str, Any]] = []
+
+    def skip(path: Path, kind: str, error: MammoError) -> None:
+        if not args.skip_bad:
+            raise error
+        log.warning("skipped %s: %s", path, error)
+        problem = getattr(error, "problem", None) or str(error)
+        skipped.append({"file": str(path), "kind": kind, "problem": problem})
+
+    def prepared():  # noqa: ANN202 - yields (image id, output name, PreparedImage)
+        for image_id, (path, name) in enumerate(zip(paths, names), start=1):
+            try:
+                yield image_id, name, predictor.prepare_file(path)
+            except MammoError as error:
+                skip(path, "image", error)
+
+    log.info("predicting %d file(s) into %s", len(paths), out)
+    with tqdm(total=len(paths), desc="predict", unit="image", disable=None) as bar:
+        for batch in batched(prepared(), args.batch_size):
+            detections = predictor.predict([item for _, _, item in batch])
+            for (image_id, name, item), det in zip(batch, detections):
+                # e.g. a DICOM without the UIDs a SEG must reference
+                writer.write(image_id, name, item, det, lambda e, p=item.source: skip(p, "seg", e))
+            bar.update(len(batch))
+        bar.update(len(paths) - bar.n)  # skipped files
+    settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
+    write_predictions(out / FILE_NAME, writer.images, writer.results, loaded, settings)
+    if args.skip_bad:
+        write_json(skipped, out / SKIPPED_FILE, indent=1)
+    print(
+        f"{len(writer.images)} image(s), {len(writer.results)} detection(s) with score >= "
+        f"{args.score_threshold:g}; {len(skipped)} skipped; outputs in {out}"
+    )
+    return 0
