@@ -12,7 +12,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from mammorcnn.cli.predict import add_model_arguments, out_folder, preprocess_overrides
+from mammorcnn.cli.predict import (
+    add_model_arguments,
+    out_folder,
+    preprocess_overrides,
+    warnings_as_log,
+)
 from mammorcnn.errors import CheckpointError, ConfigError
 
 log = logging.getLogger("mammorcnn.evaluate")
@@ -117,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         results = read_results(args.results, gt, args.data)
         source = str(args.results)
     else:
-        results = _predict(args, args.data)
+        with warnings_as_log(log):
+            results = _predict(args, args.data)
         source = f"predictions of {args.weights}"
     report = evaluate_predictions(
         gt, results, rule, out_dir=args.out, gt_source=str(args.data), predictions_source=source

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
 
 
+@contextmanager
+def warnings_as_log(logger: logging.Logger) -> Iterator[None]:
+    """Show library warnings (skipped images, ...) as one log line each, not as Python's
+    two-line ``file:line: UserWarning`` form with a source excerpt."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *_args, **_kw: logger.warning("%s", message)
+        yield
+
+
 def out_folder(out: Path) -> Path:
     """Create the output folder; a path that cannot be one is named in one line."""
     try:
@@ -97,6 +110,11 @@ def out_folder(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    with warnings_as_log(log):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mammorcnn.engine.inference import (
