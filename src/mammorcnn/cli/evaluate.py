@@ -93,7 +93,7 @@ def _predict(args: argparse.Namespace, gt_path: Path) -> list[dict]:
     for start in tqdm(range(0, len(dataset), args.batch_size), desc="evaluate", disable=None):
         indices = range(start, min(start + args.batch_size, len(dataset)))
         items = [predictor.prepare_item(dataset, i) for i in indices]
-        for index, item, output in zip(indices, items, predictor.run([i.image for i in items])):
+        for index, item, output in zip(indices, items, predictor.run(items)):
             info = dataset.image_info(index)
             n = len(output["scores"])
             for first in range(0, n, MASK_CHUNK):

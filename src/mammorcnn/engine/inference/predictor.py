@@ -30,8 +30,8 @@ from mammorcnn.errors import ConfigError
 
 T = TypeVar("T")
 
-# Boxes thinner than this (original pixels) after clipping to the image are dropped: they lay
-# in the zero padding around the breast crop, and COCO results need positive sizes (boxes are
+# Boxes thinner than this (original pixels) after clipping to the breast crop are dropped: they
+# lay in the zero padding beside the crop, and COCO results need positive sizes (boxes are
 # written rounded to 0.01 px).
 MIN_BOX_SIDE = 0.01
 MASK_THRESHOLD = 0.5
@@ -65,26 +65,32 @@ def slice_output(output: dict[str, torch.Tensor], start: int, stop: int) -> dict
     return {key: value[start:stop] for key, value in output.items()}
 
 
+def original_boxes(boxes: torch.Tensor, record: PreprocessRecord) -> tuple[np.ndarray, np.ndarray]:
+    """(K,4) model-space boxes -> original pixels clipped to the breast crop, and which of
+    them keep an area (the others lay wholly in the zero padding beside the crop, where the
+    model saw nothing of the image)."""
+    out = record.boxes_to_original(boxes.detach().cpu().double().numpy()).reshape(-1, 4)
+    x0, y0, x1, y1 = record.crop_box
+    out[:, [0, 2]] = out[:, [0, 2]].clip(x0, x1)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(y0, y1)
+    valid = (out[:, 2] - out[:, 0] >= MIN_BOX_SIDE) & (out[:, 3] - out[:, 1] >= MIN_BOX_SIDE)
+    return out, valid
+
+
 def to_original(
     output: dict[str, torch.Tensor], record: PreprocessRecord, with_masks: bool = True
 ) -> Detections:
     """One image's model-space detections -> :class:`Detections` in original pixels.
 
-    Boxes are mapped exactly and clipped to the image; those left without area are dropped.
-    Masks (K,1,S,S) probabilities are upsampled bilinearly (probabilities stay probabilities)
-    and thresholded at 0.5: (K,H,W) bool.
+    Boxes are mapped exactly and clipped to the breast crop (see :func:`original_boxes`;
+    boxes without area are dropped). Masks (K,1,S,S) probabilities are upsampled bilinearly
+    (probabilities stay probabilities) and thresholded at 0.5: (K,H,W) bool.
     """
-    height, width = record.original_shape
-    boxes = record.boxes_to_original(output["boxes"].detach().cpu().double().numpy())
-    boxes = boxes.reshape(-1, 4)
-    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
-    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-    keep = np.flatnonzero(
-        (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIDE)
-    )
+    boxes, valid = original_boxes(output["boxes"], record)
+    keep = np.flatnonzero(valid)
     masks = None
     if with_masks and "masks" in output:
-        masks = np.zeros((len(keep), height, width), dtype=bool)
+        masks = np.zeros((len(keep), *record.original_shape), dtype=bool)
         probs = output["masks"].detach()
         for n, k in enumerate(keep):
             prob = probs[k].reshape(probs.shape[-2:]).float().cpu().numpy()
@@ -137,22 +143,25 @@ class Predictor:
         return PreparedImage(image[0].numpy(), dataset.record(index), {}, None, None)
 
     @torch.inference_mode()
-    def run(self, images: Sequence[np.ndarray]) -> list[dict[str, torch.Tensor]]:
-        """Model-space detections (CPU tensors) per image, best first, above the threshold."""
+    def run(self, items: Sequence[PreparedImage]) -> list[dict[str, torch.Tensor]]:
+        """Model-space detections (CPU tensors) per image: best first, at or above the score
+        threshold, not wholly in the padding, at most ``max_detections``."""
         model, device = self.loaded.model, self.loaded.device
         outputs = []
-        for batch in batched(images, self.batch_size):
-            tensors = [torch.from_numpy(np.ascontiguousarray(im))[None].to(device) for im in batch]
-            for out in model(tensors):
+        for batch in batched(items, self.batch_size):
+            images = [torch.from_numpy(np.ascontiguousarray(i.image))[None] for i in batch]
+            for item, out in zip(batch, model([image.to(device) for image in images])):
                 out = {key: value.detach().cpu() for key, value in out.items()}
+                _, valid = original_boxes(out["boxes"], item.record)
                 order = torch.argsort(out["scores"], descending=True, stable=True)
-                order = order[out["scores"][order] >= self.score_threshold]
-                if self.max_detections is not None:
-                    order = order[: self.max_detections]
+                keep = (out["scores"][order] >= self.score_threshold) & torch.from_numpy(
+                    valid[order.numpy()]
+                )
+                order = order[keep][: self.max_detections]
                 outputs.append({key: value[order] for key, value in out.items()})
         return outputs
 
     def predict(self, items: Sequence[PreparedImage]) -> list[Detections]:
         """Detections in each item's original pixels."""
-        outputs = self.run([item.image for item in items])
+        outputs = self.run(items)
         return [to_original(out, item.record, self.with_masks) for out, item in zip(outputs, items)]
