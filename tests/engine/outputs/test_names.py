@@ -34,6 +34,7 @@ SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
         ("console", "console"),
         ("Müller^Anna", "M_ller_Anna"),
         ("-rf", "rf"),
+        ("scan (1)", "scan_1"),
         ("", "image"),
         ("///", "image"),
     ],
@@ -58,6 +59,9 @@ def test_unique_names() -> None:
 
 def test_safe_output_path(tmp_path: Path) -> None:
     assert safe_output_path(tmp_path, "a_overlay.png") == (tmp_path / "a_overlay.png").resolve()
+    for stem in ("scan (1)", "a b ", "CON", "x" * 300, "..__"):  # a name plus a fixed suffix
+        name = f"{safe_output_name(stem)}_mask.png"
+        assert safe_output_path(tmp_path, name) == (tmp_path / name).resolve()
     for bad in ("../x.png", "/etc/x", "sub/x.png", "..", "CON"):
         with pytest.raises(InputError):
             safe_output_path(tmp_path, bad)

@@ -39,7 +39,9 @@ def safe_output_name(
     text = str(name).replace("\x00", "")
     text = re.split(r"[/\\]", text)[-1]
     text = _UNSAFE.sub("_", text.rstrip(". ")).lstrip(".-").rstrip(".")
-    text = re.sub(r"_+", "_", text)
+    # No trailing "_": the CLI appends "_mask.png" etc., and a doubled "__" would not survive
+    # safe_output_path's re-check ("scan (1)" -> "scan_1", not "scan_1_").
+    text = re.sub(r"_+", "_", text).rstrip("_")
     if not text.strip("._-"):
         text = default
     if text.split(".")[0].upper() in _WINDOWS_RESERVED:
