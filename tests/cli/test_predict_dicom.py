@@ -84,7 +84,7 @@ def test_predictor_maps_known_detections_to_original_pixels(forced_weights: Path
     predictor = Predictor(loaded, score_threshold=0.5)
     item = predictor.prepare_file(real_dicom)
     record = item.record
-    (top, left), (height, width) = record.pad, record.resized_shape
+    left, width = record.pad[1], record.resized_shape[1]
     assert left + width <= padding[0] and inside[2] <= left + width  # the premise
     (det,) = predictor.predict([item])
     assert len(det) == 1 and det.scores[0] == pytest.approx(0.8)  # the padding one is gone
@@ -101,3 +101,24 @@ def test_predictor_maps_known_detections_to_original_pixels(forced_weights: Path
     # Above every score nothing is kept (and no mask is computed).
     (none,) = Predictor(loaded, score_threshold=0.95).predict([item])
     assert len(none) == 0 and none.masks.shape == (0, *record.original_shape)
+
+
+def test_dicom_a_seg_cannot_reference(cli, forced_weights: Path, real_dicom: Path, tmp_path: Path):
+    """Without a SOP Instance UID no SEG can reference the image: strict mode stops with one
+    line; --skip-bad keeps the image's other outputs and lists the SEG in skipped.json."""
+    source = pydicom.dcmread(real_dicom)
+    del source.SOPInstanceUID
+    broken = tmp_path / "no_uid.dcm"
+    source.save_as(broken)
+    args = ("predict", "--weights", forced_weights, broken, "--max-detections", "1",
+            "--no-overlay")  # fmt: skip
+    result = cli(*args, "--out", tmp_path / "strict")
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert str(broken) in result.err and "missing SOPInstanceUID" in result.err
+    assert not (tmp_path / "strict" / "no_uid_mask.png").exists()
+    result = cli(*args, "--out", tmp_path / "skip", "--skip-bad")
+    assert result.code == 0, result.err
+    (skipped,) = json.loads((tmp_path / "skip" / "skipped.json").read_text())
+    assert skipped["kind"] == "seg" and "missing SOPInstanceUID" in skipped["problem"]
+    (entry,) = json.loads((tmp_path / "skip" / "predictions.json").read_text())["images"]
+    assert entry["outputs"]["seg"] is None and entry["outputs"]["mask"] == "no_uid_mask.png"
