@@ -147,6 +147,19 @@ def test_pickle_checkpoint_refused_without_running_code(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_safetensors_starting_with_pickle_byte_loads(tmp_path: Path) -> None:
+    """A header length whose low byte is 0x80 (1 file in 256) is not mistaken for a pickle."""
+    model = tiny()
+    path = tmp_path / "w.safetensors"
+    for pad in range(300):
+        save_weights(path, model.state_dict(), {**META, "pad": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    weights, metadata = load_weights(path)
+    assert metadata["pad"] == "x" * pad and set(weights) == set(model.state_dict())
+
+
 def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "w.safetensors"
     save_weights(path, tiny().state_dict(), META)

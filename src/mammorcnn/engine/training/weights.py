@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -141,14 +142,20 @@ def load_state(path: Path) -> dict:
 def _refuse_pickle(path: Path) -> None:
     try:
         with path.open("rb") as handle:
-            head = handle.read(8)
+            head = handle.read(9)
+            size = os.fstat(handle.fileno()).st_size
     except FileNotFoundError:
         raise CheckpointError(path, "no such weights file") from None
     except OSError as error:
         raise CheckpointError(path, f"cannot read weights file: {error}") from None
     if len(head) < 8:
         raise CheckpointError(path, f"truncated weights file ({len(head)} bytes)")
-    if head.startswith(_PICKLE_MAGIC):
+    # The first byte of a safetensors file is the low byte of its header length, so 1 in 256
+    # of them start with 0x80 too: those are told apart by their shape (a header length that
+    # fits the file, then the JSON header's "{"), which no pickle or zip archive has.
+    header_length = int.from_bytes(head[:8], "little")
+    safetensors_shaped = head[8:9] == b"{" and header_length + 8 <= size
+    if head.startswith(_PICKLE_MAGIC) and not safetensors_shaped:
         raise CheckpointError(
             path,
             "is a pickle/torch.save file; refusing to unpickle it (unpickling can run code). "
