@@ -30,7 +30,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported to add its arguments (fast `--help`)."""
     parser = argparse.ArgumentParser(
         prog="mammorcnn",
         description="Mask R-CNN for breast-mass detection and segmentation in mammograms.",
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, help_text in COMMANDS:
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         sub_parser.set_defaults(_module=module)
-        _command_module(module).add_arguments(sub_parser)
+        if name == command:
+            _command_module(module).add_arguments(sub_parser)
     return parser
 
 
@@ -51,8 +53,10 @@ def _command_module(module: str):  # noqa: ANN202 - a module object
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    names = {name for name, _, _ in COMMANDS}
+    command = next((arg for arg in argv if arg in names), None)
+    args = build_parser(command).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
