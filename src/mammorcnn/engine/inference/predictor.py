@@ -26,7 +26,7 @@ from mammorcnn.data.io import read_image
 from mammorcnn.data.preprocess import PreprocessRecord, preprocess
 from mammorcnn.engine.inference.loading import LoadedModel
 from mammorcnn.engine.outputs import Detections
-from mammorcnn.errors import ConfigError
+from mammorcnn.errors import ConfigError, InputError
 
 T = TypeVar("T")
 
@@ -150,7 +150,16 @@ class Predictor:
         outputs = []
         for batch in batched(items, self.batch_size):
             images = [torch.from_numpy(np.ascontiguousarray(i.image))[None] for i in batch]
-            for item, out in zip(batch, model([image.to(device) for image in images])):
+            try:
+                results = model([image.to(device) for image in images])
+            except torch.cuda.OutOfMemoryError:
+                size = self.loaded.preprocess.image_size
+                raise InputError(
+                    batch[0].source,
+                    f"out of GPU memory on a batch of {len(batch)} image(s) of {size}x{size}; "
+                    "lower --batch-size or use --device cpu",
+                ) from None
+            for item, out in zip(batch, results):
                 out = {key: value.detach().cpu() for key, value in out.items()}
                 _, valid = original_boxes(out["boxes"], item.record)
                 order = torch.argsort(out["scores"], descending=True, stable=True)
