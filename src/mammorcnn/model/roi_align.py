@@ -51,12 +51,15 @@ class PyramidRoIAlign(nn.Module):
         maps = [features[name] for name in self.featmap_names]
         rois = _convert_to_roi_format(boxes)
         result = maps[0].new_zeros((rois.shape[0], maps[0].shape[1], *self.output_size))
-        if rois.shape[0] == 0:
+        # While tracing (ONNX/TorchScript export) the shortcuts below would be frozen into the
+        # graph with the RoI counts of the example input, so every level is always pooled.
+        tracing = torch.jit.is_tracing()
+        if rois.shape[0] == 0 and not tracing:
             return result
         levels = self.mapper(boxes)
         for level, (feature, stride) in enumerate(zip(maps, self.strides)):
             idx = torch.where(levels == level)[0]
-            if idx.numel() == 0:
+            if idx.numel() == 0 and not tracing:
                 continue
             pooled = roi_align(
                 feature,
