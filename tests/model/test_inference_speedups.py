@@ -1,0 +1,84 @@
+"""Inference speed-ups keep the model's outputs: folded BatchNorm, channels_last, and the RPN
+decoding only the boxes it keeps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
+
+from mammorcnn.model import build_model, tiny_config
+from mammorcnn.model.speed import fold_batchnorm, fold_conv_bn, optimize_for_inference
+
+SIZE = 96
+
+
+def tiny_model(norm: str) -> nn.Module:
+    """A tiny eval model with non-trivial normalisation statistics and spread class scores."""
+    config = tiny_config()
+    config.backbone.norm = norm
+    model = build_model(config).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm2d, FrozenBatchNorm2d)):
+                module.running_mean.uniform_(-0.3, 0.3)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+        model.roi_heads.box_predictor.cls_score.weight.mul_(30.0)
+    return model
+
+
+def test_fold_conv_bn_equals_conv_then_bn() -> None:
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=True)
+    bn = nn.BatchNorm2d(5, eps=1e-3)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.1, 3)
+        bn.weight.uniform_(-2, 2)
+        bn.bias.uniform_(-1, 1)
+    bn.eval()
+    x = torch.randn(2, 3, 11, 13)
+    torch.testing.assert_close(fold_conv_bn(conv, bn)(x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["bn", "frozen_bn"])
+def test_folded_model_gives_the_same_detections(norm: str) -> None:
+    model = tiny_model(norm)
+    fast = optimize_for_inference(model)
+    # ResNet-18: stem + 8 blocks x 2 convs + 3 downsample convs
+    assert sum(isinstance(m, nn.Identity) for m in fast.backbone.body.modules()) == 20
+    assert not any(isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d)) for m in fast.modules())
+    image = torch.rand(1, SIZE, SIZE)
+    with torch.no_grad():
+        ref, got = model([image])[0], fast([image])[0]
+    assert ref["boxes"].shape[0] > 0
+    torch.testing.assert_close(got["boxes"], ref["boxes"], rtol=0, atol=1e-2)
+    torch.testing.assert_close(got["scores"], ref["scores"], rtol=0, atol=1e-4)
+    torch.testing.assert_close(got["masks"], ref["masks"], rtol=0, atol=1e-4)
+
+
+def test_original_model_is_left_trainable() -> None:
+    model = tiny_model("bn")
+    trainable = [p.requires_grad for p in model.parameters()]
+    optimize_for_inference(model)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == trainable
+
+
+def test_fold_refuses_training_mode_and_skips_groupnorm() -> None:
+    with pytest.raises(ValueError, match="eval"):
+        fold_batchnorm(tiny_model("bn").train())
+    gn = tiny_model("gn")
+    assert fold_batchnorm(gn) == 0
+
+
+def test_channels_last_gives_the_same_detections() -> None:
+    model = tiny_model("bn")
+    fast = optimize_for_inference(model, channels_last=True)
+    image = torch.rand(1, SIZE, SIZE)
+    with torch.no_grad():
+        ref, got = model([image])[0], fast([image])[0]
+    torch.testing.assert_close(got["boxes"], ref["boxes"], rtol=0, atol=1e-2)
+    torch.testing.assert_close(got["scores"], ref["scores"], rtol=0, atol=1e-4)
