@@ -177,10 +177,12 @@ def _seconds_per_step(config: Config, train_json: Path) -> float:
 
 
 def _fit_budget(config: Config, settings: DemoSettings, train_json: Path, seconds: float) -> None:
+    """Lower `config.train.epochs` to what fits; 15% kept for what the estimate leaves out
+    (data loading, checkpoints, TensorBoard, a machine getting busier)."""
     if seconds <= 0:
         raise ConfigError("--minutes: the budget is spent before training starts")
     step_s = _seconds_per_step(config, train_json)
-    epochs = fit_epochs(config, settings, step_s, seconds)
+    epochs = fit_epochs(config, settings, step_s, seconds / 1.15)
     if epochs < config.train.epochs:
         log.warning(
             "--minutes: a training step takes %.2f s here, so %d of %d epochs fit the budget",
@@ -192,19 +194,15 @@ def _fit_budget(config: Config, settings: DemoSettings, train_json: Path, second
 def fit_epochs(config: Config, settings: DemoSettings, step_s: float, seconds: float) -> int:
     """Most epochs (at most the configured ones, at least 1) that fit in `seconds`.
 
-    Inference on one image is taken as half a training step's time per image (measured:
-    0.25-0.4 on 2 CPU cores), paid for every validation and for the test set.
+    Predicting one image is taken as a quarter of a training step (of the demo's 2 images;
+    measured 0.2-0.38 on 2 CPU cores), paid for every validation, test image and overlay.
     """
-    t = config.train
-    steps = -(-settings.train_images // t.batch_size)
-    per_image = 0.5 * step_s / t.batch_size
-    evaluations = settings.test_images + settings.overlays
+    t, s = config.train, settings
+    steps, per_image = -(-s.train_images // t.batch_size), step_s / 4
     for epochs in range(t.epochs, 0, -1):
-        validations = len([e for e in range(1, epochs + 1) if e % t.val_every == 0 or e == epochs])
-        cost = (
-            epochs * steps * step_s + (validations * settings.val_images + evaluations) * per_image
-        )
-        if cost <= seconds:
+        validations = sum(1 for e in range(1, epochs + 1) if e % t.val_every == 0 or e == epochs)
+        images = validations * s.val_images + s.test_images + s.overlays
+        if epochs * steps * step_s + images * per_image <= seconds:
             return epochs
     return 1
 
@@ -214,7 +212,7 @@ def evaluate_test_set(
     test_json: Path,
     out: Path,
     n_overlays: int,
-    data_config: Any,
+    config: Config,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Predict the test phantoms with the saved weights, as `mammorcnn evaluate` would.
@@ -227,12 +225,12 @@ def evaluate_test_set(
 
     from mammorcnn.data import CocoMammoDataset, read_image
     from mammorcnn.data.coco import resolve_image_path
-    from mammorcnn.engine.inference import Predictor, load_trained_model
+    from mammorcnn.engine.inference import Predictor, load_trained_model, resolve_device
     from mammorcnn.engine.metrics import evaluate_predictions
     from mammorcnn.engine.outputs import coco_results, write_coco_results, write_overlay_png
 
-    loaded = load_trained_model(weights, "cpu")
-    data = dataclasses.replace(data_config, preprocess=loaded.preprocess)
+    loaded = load_trained_model(weights, resolve_device(config.train.device))
+    data = dataclasses.replace(config.data, preprocess=loaded.preprocess)
     test_set = CocoMammoDataset(test_json, data, train=False)
     # Every detection the model keeps (its own score > 0.05 cut): FROC sweeps the threshold.
     predictor = Predictor(loaded, score_threshold=0.0, batch_size=2)
@@ -317,9 +315,7 @@ def _run(
     timings["train_s"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
-    report = evaluate_test_set(
-        result.best, data["test"], out, settings.overlays, config.data, progress
-    )
+    report = evaluate_test_set(result.best, data["test"], out, settings.overlays, config, progress)
     timings["evaluate_s"] = time.perf_counter() - phase
     timings["total_s"] = time.perf_counter() - start
 
