@@ -9,6 +9,7 @@ from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
 from mammorcnn.model import build_model, tiny_config
+from mammorcnn.model.rpn import UndecodedProposals
 from mammorcnn.model.speed import fold_batchnorm, fold_conv_bn, optimize_for_inference
 
 SIZE = 96
@@ -82,3 +83,32 @@ def test_channels_last_gives_the_same_detections() -> None:
         ref, got = model([image])[0], fast([image])[0]
     torch.testing.assert_close(got["boxes"], ref["boxes"], rtol=0, atol=1e-2)
     torch.testing.assert_close(got["scores"], ref["scores"], rtol=0, atol=1e-4)
+
+
+def test_rpn_decoding_only_the_top_k_gives_torchvisions_proposals() -> None:
+    """Top-k first, then decode == torchvision's decode everything, then filter_proposals."""
+    from torchvision.models.detection.rpn import concat_box_prediction_layers
+
+    model = tiny_model("bn")
+    rpn = model.rpn
+    rpn._pre_nms_top_n["testing"] = 50  # smaller than a level, so the top-k really selects
+    images, _ = model.transform([torch.rand(1, SIZE, SIZE), torch.rand(1, SIZE, SIZE)])
+    with torch.no_grad():
+        features = list(model.backbone(images.tensors).values())
+        logits, deltas = rpn.head(features)
+        anchors = rpn.anchor_generator(images, features)
+        per_level = [lg[0].numel() // 2 for lg in logits]
+        class_logits, pred_deltas = concat_box_prediction_layers(logits, deltas)
+        objectness = class_logits[:, 1] - class_logits[:, 0]
+        everything = rpn.box_coder.decode(pred_deltas, anchors).view(2, -1, 4)
+        ref, ref_scores = rpn.filter_proposals(
+            everything, objectness, images.image_sizes, per_level
+        )
+        got, got_scores = rpn.filter_proposals(
+            UndecodedProposals(pred_deltas, anchors), objectness, images.image_sizes, per_level
+        )
+    assert len(got) == 2
+    for r, g, rs, gs in zip(ref, got, ref_scores, got_scores):
+        assert r.shape[0] > 0
+        torch.testing.assert_close(g, r, rtol=0, atol=0)
+        torch.testing.assert_close(gs, rs, rtol=0, atol=0)

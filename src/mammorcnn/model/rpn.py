@@ -11,6 +11,8 @@ logit_bg``, whose sigmoid is exactly the softmax probability of "object".
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -24,6 +26,13 @@ from torchvision.ops.misc import Conv2dNormActivation
 
 from mammorcnn.model.anchors import PyramidAnchorGenerator
 from mammorcnn.model.config import RPNConfig
+
+
+class UndecodedProposals(NamedTuple):
+    """Box deltas (N * M, 4) and anchors (per image, (M, 4)) not yet decoded into boxes."""
+
+    deltas: Tensor
+    anchors: list[Tensor]
 
 
 class SoftmaxRPNHead(nn.Module):
@@ -106,6 +115,40 @@ class SoftmaxRPN(RegionProposalNetwork):
         )
         self.smooth_l1_beta = cfg.smooth_l1_beta
 
+    def filter_proposals(
+        self,
+        proposals: Tensor | UndecodedProposals,
+        objectness: Tensor,
+        image_shapes: list[tuple[int, int]],
+        num_anchors_per_level: list[int],
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """torchvision's ``filter_proposals``; given :class:`UndecodedProposals`, it decodes
+        only the anchors its per-level top-k keeps.
+
+        torchvision decodes every anchor (1.3 M at 1024 px with 15 anchors per location) and
+        then keeps at most ``pre_nms_top_n`` per level by score. The top-k does not depend on
+        the boxes, so selecting first and decoding the <= 5 x 1000 kept anchors gives the same
+        proposals; torchvision's code then runs on the selection (its own top-k keeps all of
+        it) for clipping, small-box removal, NMS per level and the top-N per image.
+        """
+        if isinstance(proposals, Tensor):
+            return super().filter_proposals(
+                proposals, objectness, image_shapes, num_anchors_per_level
+            )
+        num_images = len(proposals.anchors)
+        scores = objectness.detach().reshape(num_images, -1)
+        top = self._get_top_n_idx(scores, num_anchors_per_level)  # (N, K), level-major
+        deltas = proposals.deltas.detach().reshape(num_images, -1, 4)
+        chosen_deltas = torch.stack([d[t] for d, t in zip(deltas, top)])
+        chosen_anchors = torch.stack([a[t] for a, t in zip(proposals.anchors, top)])
+        decoded = self.box_coder.decode_single(
+            chosen_deltas.reshape(-1, 4), chosen_anchors.reshape(-1, 4)
+        ).reshape(num_images, -1, 4)
+        kept_per_level = [min(self.pre_nms_top_n(), n) for n in num_anchors_per_level]
+        return super().filter_proposals(
+            decoded, torch.gather(scores, 1, top), image_shapes, kept_per_level
+        )
+
     def forward(
         self,
         images: ImageList,
@@ -116,13 +159,14 @@ class SoftmaxRPN(RegionProposalNetwork):
         feature_list = list(features.values())
         logits, deltas = self.head(feature_list)
         anchors = self.anchor_generator(images, feature_list)
-        num_images = len(anchors)
         num_anchors_per_level = [lg[0].numel() // 2 for lg in logits]
         class_logits, pred_deltas = concat_box_prediction_layers(logits, deltas)  # (N*M, 2)
         objectness = class_logits[:, 1] - class_logits[:, 0]  # sigmoid(.) = softmax[:, 1]
-        proposals = self.box_coder.decode(pred_deltas.detach(), anchors).view(num_images, -1, 4)
         boxes, _scores = self.filter_proposals(
-            proposals, objectness, images.image_sizes, num_anchors_per_level
+            UndecodedProposals(pred_deltas, anchors),
+            objectness,
+            images.image_sizes,
+            num_anchors_per_level,
         )
         losses: dict[str, Tensor] = {}
         if self.training:
