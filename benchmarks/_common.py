@@ -24,9 +24,19 @@ import torch
 
 @dataclass
 class Stats:
-    """Seconds of repeated runs of one variant."""
+    """Seconds of repeated runs of one variant: wall clock and CPU time of this process.
+
+    CPU time (all threads) is the steadier figure on a shared machine: waiting for a core
+    that a neighbour holds does not count, so with ``--threads 1`` it is close to the cost of
+    the work itself. Wall clock is what a user waits.
+    """
 
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else float("nan")
 
     @property
     def median(self) -> float:
@@ -57,11 +67,15 @@ def interleaved(
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             sync()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             tasks[name]()
             sync()
             stats[name].times.append(time.perf_counter() - start)
-            log(f"  run {r + 1}/{runs} {name}: {stats[name].times[-1]:.2f} s")
+            stats[name].cpu.append(time.process_time() - cpu)
+            log(
+                f"  run {r + 1}/{runs} {name}: {stats[name].times[-1]:.2f} s "
+                f"(CPU {stats[name].cpu[-1]:.2f} s)"
+            )
     return stats
 
 

@@ -120,11 +120,12 @@ def table(title: str, rows: dict[str, dict], ref: str, batch: int) -> str:
     lines = [
         f"### {title}",
         "",
-        "| variant | median s | min-max s | ratio to tv | images/s | params (M) | peak MiB "
-        "| peak - before MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | median s | min-max s | ratio to tv | CPU s | CPU ratio | images/s "
+        "| params (M) | peak MiB | peak - before MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     ref_median = rows[ref]["stats"].median if ref in rows else float("nan")
+    ref_cpu = rows[ref]["stats"].cpu_median if ref in rows else float("nan")
     for name, row in rows.items():
         st: Stats = row["stats"]
         mem = row.get("memory") or {}
@@ -133,6 +134,7 @@ def table(title: str, rows: dict[str, dict], ref: str, batch: int) -> str:
         params = f"{row['params'] / 1e6:.1f}" if row.get("params") else "-"
         lines.append(
             f"| {name} | {st.median:.2f} | {st.spread()} | {st.median / ref_median:.2f} | "
+            f"{st.cpu_median:.2f} | {st.cpu_median / ref_cpu:.2f} | "
             f"{batch / st.median:.2f} | {params} | {peak} | {delta} |"
         )
     return "\n".join(lines)
