@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from mammorcnn.errors import ConfigError
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         stem = config_path.stem if config_path is not None else "default"
         run_dir = args.out or Path("runs") / stem
     result = run_training(config, run_dir, resume=args.resume is not None)
-    print(f"best weights: {result.best}")
-    print(f"last weights: {result.last}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        print(f"best weights: {result.best}")
+        print(f"last weights: {result.last}")
     return 0

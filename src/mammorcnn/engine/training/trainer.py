@@ -207,7 +207,8 @@ class Trainer:
         self.wrapped.train()
         self.metrics = metrics
         self.runlog.record("val", self.step, self.epoch, metrics)
-        log.info("validation after epoch %d: %s", self.epoch, _fmt(metrics))
+        if self.info.is_main:  # metrics are already reduced across ranks; say it once
+            log.info("validation after epoch %d: %s", self.epoch, _fmt(metrics))
         return metrics
 
     # -- checkpoints -------------------------------------------------------------------------
