@@ -11,7 +11,8 @@ of single changes, e.g. ``ours ours+im ours+im+fold tv``:
 - ``+fold``: BatchNorm folded into the convolutions (``mammorcnn.model.speed``).
 - ``+cl``: channels_last memory format for the convolutional parts.
 - ``+pN`` / ``+qN``: N proposals kept after NMS per image / before NMS per level at test time.
-- ``+fast``: ``optimize_for_inference`` with its defaults (what ``predict`` would use).
+- ``+fast``: ``optimize_for_inference`` with its defaults (BN folded, channels_last) and
+  ``inference_mode``: what a deployment would use.
 """
 
 from __future__ import annotations
@@ -66,11 +67,10 @@ def build_ours(flags: set[str], numbers: dict[str, int]) -> nn.Module:
         from mammorcnn.model.speed import optimize_for_inference
 
         if "fast" in flags:
-            model = optimize_for_inference(model)
+            model = optimize_for_inference(model, copy=False)
         else:
-            model = optimize_for_inference(
-                model, fold_bn="fold" in flags, channels_last="cl" in flags
-            )
+            fold, cl = "fold" in flags, "cl" in flags
+            model = optimize_for_inference(model, fold_bn=fold, channels_last=cl, copy=False)
     return model
 
 
@@ -146,7 +146,7 @@ def make_train_variant(
         model = build_torchvision(size)
         inputs = [im.expand(3, -1, -1).contiguous() for im in images]
     else:
-        model = build_ours(flags - {"fold", "fast"}, numbers)  # folding is inference-only
+        model = build_ours(set(), numbers)  # folding is for inference only
         if "cl" in flags:
             model = model.to(memory_format=torch.channels_last)
         inputs = images

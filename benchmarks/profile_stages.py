@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -39,13 +40,36 @@ class Replay(torch.nn.Module):
         return self.outputs
 
 
-def staged_forward(model: torch.nn.Module, images: list[torch.Tensor], times: dict) -> None:
+def seconds(fn: Callable[[], object]) -> tuple[object, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def gflops(fn: Callable[[], object]) -> tuple[object, float]:
+    """FLOPs of the matrix products and convolutions (torch's FlopCounterMode), in G.
+
+    Deterministic, so it says where the work is even when the shared machine's timings
+    wander; it does not count RoI Align, NMS or element-wise work.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        out = fn()
+    return out, counter.get_total_flops() / 1e9
+
+
+def staged_forward(
+    model: torch.nn.Module,
+    images: list[torch.Tensor],
+    measure: Callable[[Callable[[], object]], tuple[object, float]] = seconds,
+) -> dict[str, float]:
     """One eval forward of a torchvision-style Mask R-CNN, stage by stage (same maths)."""
+    values: dict[str, float] = defaultdict(float)
 
     def timed(name: str, fn):  # noqa: ANN001, ANN202
-        start = time.perf_counter()
-        out = fn()
-        times[name].append(time.perf_counter() - start)
+        out, value = measure(fn)
+        values[name] += value
         return out
 
     sizes = [tuple(im.shape[-2:]) for im in images]
@@ -67,18 +91,16 @@ def staged_forward(model: torch.nn.Module, images: list[torch.Tensor], times: di
         "box branch",
         lambda: heads.box_head(heads.box_roi_pool(features, proposals, batch.image_sizes)),
     )
-    start = time.perf_counter()
-    logits, deltas = heads.box_predictor(box_features)
-    if logits.shape[1] == deltas.shape[1] // 4:  # torchvision: 4(C+1) deltas
-        full = deltas
-    else:
-        from mammorcnn.model.box_head import with_background_deltas
 
-        full = with_background_deltas(deltas)
-    boxes, _scores, _labels = heads.postprocess_detections(
-        logits, full, proposals, batch.image_sizes
-    )
-    times["box branch"][-1] += time.perf_counter() - start
+    def detections():  # noqa: ANN202
+        logits, deltas = heads.box_predictor(box_features)
+        if logits.shape[1] != deltas.shape[1] // 4:  # ours: 4C deltas, no background
+            from mammorcnn.model.box_head import with_background_deltas
+
+            deltas = with_background_deltas(deltas)
+        return heads.postprocess_detections(logits, deltas, proposals, batch.image_sizes)[0]
+
+    boxes = timed("box branch", detections)
     masks = timed(
         "mask branch",
         lambda: heads.mask_predictor(
@@ -88,6 +110,7 @@ def staged_forward(model: torch.nn.Module, images: list[torch.Tensor], times: di
     probs = masks[:, :1].sigmoid()
     result = [{"boxes": boxes[0], "masks": probs}]
     timed("paste", lambda: model.transform.postprocess(result, batch.image_sizes, sizes))
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,26 +119,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--variants", default="ours,tv")
+    p.add_argument("--flops", action="store_true", help="count GFLOPs per stage instead")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     image, _ = phantom_sample(args.size)
     names = args.variants.split(",")
     variants = {n: make_variant(n, [image], torch.device("cpu"), amp=False) for n in names}
     inputs = {n: [image] if n.startswith("ours") else [image.expand(3, -1, -1)] for n in names}
-    times = {n: defaultdict(list) for n in names}
-    print(f"# {args.size}x{args.size}; {machine_line(args.threads)}", flush=True)
-    for r in range(args.runs + 1):  # the first round warms up and is dropped
+    rounds: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    measure, unit = (gflops, "GFLOP") if args.flops else (seconds, "s")
+    runs = 0 if args.flops else args.runs
+    print(f"# {args.size}x{args.size}; {machine_line(args.threads)}; {unit}", flush=True)
+    for r in range(runs + 1):  # timing: the first round warms up and is dropped
         for n in names[r % len(names) :] + names[: r % len(names)]:
             with torch.inference_mode():
-                staged_forward(variants[n].model, inputs[n], times[n])
-            print(f"  round {r}: {n} {sum(v[-1] for v in times[n].values()):.2f} s", flush=True)
-    print("\n| stage | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+                values = staged_forward(variants[n].model, inputs[n], measure)
+            rounds[n].append(values)
+            print(f"  round {r}: {n} {sum(values.values()):.2f} {unit}", flush=True)
+    keep = slice(0, 1) if args.flops else slice(1, None)
+    print(f"\n| stage ({unit}) | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for stage in (*STAGES, "total"):
         cells = []
         for n in names:
-            runs = list(zip(*times[n].values()))[1:]
-            values = [sum(r) for r in runs] if stage == "total" else times[n][stage][1:]
-            cells.append(f"{statistics.median(values):.2f}")
+            kept = rounds[n][keep]
+            per_round = [sum(v.values()) if stage == "total" else v[stage] for v in kept]
+            cells.append(f"{statistics.median(per_round):.2f}")
         print(f"| {stage} | " + " | ".join(cells) + " |")
     return 0
 

@@ -75,14 +75,29 @@ def test_fold_refuses_training_mode_and_skips_groupnorm() -> None:
     assert fold_batchnorm(gn) == 0
 
 
-def test_channels_last_gives_the_same_detections() -> None:
+def test_channels_last_alone_gives_the_same_detections() -> None:
     model = tiny_model("bn")
-    fast = optimize_for_inference(model, channels_last=True)
+    fast = optimize_for_inference(model, fold_bn=False, channels_last=True)
+    assert fast.backbone.body.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     image = torch.rand(1, SIZE, SIZE)
     with torch.no_grad():
         ref, got = model([image])[0], fast([image])[0]
     torch.testing.assert_close(got["boxes"], ref["boxes"], rtol=0, atol=1e-2)
     torch.testing.assert_close(got["scores"], ref["scores"], rtol=0, atol=1e-4)
+
+
+def test_test_proposals_caps_the_proposals_per_image() -> None:
+    model = tiny_model("bn")
+    fast = optimize_for_inference(model, test_proposals=7)
+    images, _ = fast.transform([torch.rand(1, SIZE, SIZE)])
+    with torch.no_grad():
+        proposals, _ = fast.rpn(images, fast.backbone(images.tensors))
+        assert proposals[0].shape[0] == 7
+        full, _ = model.rpn(images, model.backbone(images.tensors))
+    assert full[0].shape[0] > 7  # the original keeps its config's count
+    torch.testing.assert_close(proposals[0], full[0][:7], rtol=0, atol=1e-2)
+    with pytest.raises(ValueError):
+        optimize_for_inference(model, test_proposals=0)
 
 
 def test_rpn_decoding_only_the_top_k_gives_torchvisions_proposals() -> None:
