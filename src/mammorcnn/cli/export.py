@@ -26,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fixed input side S (default: the size the model was trained at)",
     )
     parser.add_argument(
+        "--proposals",
+        type=int,
+        metavar="N",
+        help="proposals kept per image after NMS (default: the model's config; 300 is about "
+        "3x faster in the box head, see docs/performance.md for the recall effect)",
+    )
+    parser.add_argument(
         "--no-fold-bn",
         action="store_true",
         help="keep BatchNorm layers instead of folding them into the convolutions",
@@ -56,8 +63,15 @@ def run(args: argparse.Namespace) -> int:
             "preprocessed at %d px",
             size, trained_size, size,
         )  # fmt: skip
-    if not args.no_fold_bn:
-        model = optimize_for_inference(model)
+    if args.proposals is not None and args.proposals < 1:
+        raise ConfigError(f"--proposals: must be at least 1, got {args.proposals}")
+    model = optimize_for_inference(
+        model,
+        fold_bn=not args.no_fold_bn,
+        channels_last=False,  # the graph's layout is the runtime's choice
+        test_proposals=args.proposals,
+        copy=False,
+    )
     export_graph(InferenceGraph(model), example_input(size), args.out, args.format)
     print(f"wrote {args.out} ({args.format}, input 1x1x{size}x{size})")
     return 0
