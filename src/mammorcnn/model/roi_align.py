@@ -69,5 +69,9 @@ class PyramidRoIAlign(nn.Module):
                 sampling_ratio=self.sampling_ratio,
                 aligned=True,
             )
-            result[idx] = pooled.to(result.dtype)
+            if tracing:  # index_put of a 1-RoI level is traced as a fixed-size view
+                index = idx.view(-1, 1, 1, 1).expand_as(pooled)
+                result = result.scatter(0, index, pooled.to(result.dtype))
+            else:
+                result[idx] = pooled.to(result.dtype)
         return result
