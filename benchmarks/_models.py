@@ -11,6 +11,9 @@ of single changes, e.g. ``ours ours+im ours+im+fold tv``:
 - ``+fold``: BatchNorm folded into the convolutions (``mammorcnn.model.speed``).
 - ``+cl``: channels_last memory format for the convolutional parts.
 - ``+pN`` / ``+qN``: N proposals kept after NMS per image / before NMS per level at test time.
+- ``+bf16``: ours: ``optimize_for_inference(bf16=True)`` (convs and FC in bfloat16, the
+  predictors and box decoding in float32); tv: the whole forward under CPU bfloat16 autocast.
+  Pays only on CPUs with AVX512_BF16 or AMX (``grep -o avx512_bf16 /proc/cpuinfo``).
 - ``+fast``: ``optimize_for_inference`` with its defaults (BN folded, channels_last) and
   ``inference_mode``: what a deployment would use.
 """
@@ -46,7 +49,7 @@ def parse(name: str) -> tuple[str, set[str], dict[str, int]]:
         match = re.fullmatch(r"([pq])(\d+)", token)
         if match:
             numbers[match.group(1)] = int(match.group(2))
-        elif token in ("bb", "im", "fold", "cl", "fast"):
+        elif token in ("bb", "im", "fold", "cl", "fast", "bf16"):
             flags.add(token)
         else:
             raise SystemExit(f"unknown token {token!r} in variant {name!r}")
@@ -63,14 +66,17 @@ def build_ours(flags: set[str], numbers: dict[str, int]) -> nn.Module:
     if "q" in numbers:
         config.rpn.pre_nms_top_n_test = numbers["q"]
     model = build_model(config).eval()
-    if flags & {"fold", "cl", "fast"}:
+    if flags & {"fold", "cl", "fast", "bf16"}:
         from mammorcnn.model.speed import optimize_for_inference
 
+        bf16 = "bf16" in flags
         if "fast" in flags:
-            model = optimize_for_inference(model, copy=False)
+            model = optimize_for_inference(model, bf16=bf16, copy=False)
         else:
             fold, cl = "fold" in flags, "cl" in flags
-            model = optimize_for_inference(model, fold_bn=fold, channels_last=cl, copy=False)
+            model = optimize_for_inference(
+                model, fold_bn=fold, channels_last=cl, bf16=bf16, copy=False
+            )
     return model
 
 
@@ -102,11 +108,12 @@ def make_variant(
         model = build_ours(flags, numbers).to(device)
         inputs = images
     mode = grad_mode(flags)
-    autocast = (
-        (lambda: torch.autocast(device.type, dtype=torch.float16))
-        if amp
-        else contextlib.nullcontext
-    )
+    if amp:
+        autocast = lambda: torch.autocast(device.type, dtype=torch.float16)  # noqa: E731
+    elif "bf16" in flags and base == "tv":
+        autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+    else:
+        autocast = contextlib.nullcontext
     if "bb" in flags:
         if base != "ours":
             raise SystemExit("+bb is defined for ours only")

@@ -13,6 +13,8 @@ post-NMS count set to each of ``--counts``:
 - detection sensitivity and false positives per image at score >= 0.5 (IoU >= 0.5);
 - how many of the N=first-count detections (score >= 0.05) are still there (box within 1 px).
 
+``--bf16`` adds the same rows for ``optimize_for_inference(model, bf16=True)``.
+
 Run by hand; it prints a Markdown table.
 """
 
@@ -107,13 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test-images", type=int, default=30)
     p.add_argument("--counts", default="1000,300,100,50")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bf16", action="store_true", help="also evaluate under bfloat16 autocast")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = train_tiny(args.size, args.steps, args.train_images, seed=0)
     samples = [phantom_sample(args.size, seed=5000 + i) for i in range(args.test_images)]
     counts = [int(c) for c in args.counts.split(",")]
-    results = {c: evaluate(model, samples, c) for c in counts}
-    reference = results[counts[0]]["boxes"]
+    results = {str(c): evaluate(model, samples, c) for c in counts}
+    if args.bf16:
+        from mammorcnn.model.speed import optimize_for_inference
+
+        fast = optimize_for_inference(model, bf16=True)
+        results |= {f"{c} bf16": evaluate(fast, samples, c) for c in counts}
+    reference = results[str(counts[0])]["boxes"]
     print(
         "\n| post-NMS proposals | proposal recall IoU>=0.5 | IoU>=0.7 | sensitivity@0.5 "
         f"| FP/image@0.5 | detections kept vs {counts[0]} |\n|---|---|---|---|---|---|"

@@ -127,3 +127,18 @@ def test_rpn_decoding_only_the_top_k_gives_torchvisions_proposals() -> None:
         assert r.shape[0] > 0
         torch.testing.assert_close(g, r, rtol=0, atol=0)
         torch.testing.assert_close(gs, rs, rtol=0, atol=0)
+
+
+def test_bf16_keeps_the_detections_close_and_returns_float32() -> None:
+    """bfloat16 convs/FC with float32 predictors: same boxes to a few pixels, same labels."""
+    model = tiny_model("bn")
+    fast = optimize_for_inference(model, bf16=True)
+    image = torch.rand(1, SIZE, SIZE)
+    with torch.no_grad():
+        ref, got = model([image])[0], fast([image])[0]
+    assert all(v.dtype in (torch.float32, torch.int64) for v in got.values())
+    assert ref["boxes"].shape[0] > 0
+    top = min(5, ref["boxes"].shape[0], got["boxes"].shape[0])  # the confident ones
+    diff = (ref["boxes"][:top, None] - got["boxes"][None]).abs().amax(dim=2).amin(dim=1)
+    assert diff.max() < 3.0, diff
+    torch.testing.assert_close(got["scores"][:top], ref["scores"][:top], rtol=0, atol=0.05)

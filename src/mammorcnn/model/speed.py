@@ -12,9 +12,10 @@ backbones have no BatchNorm. The original model is not touched, so it can keep t
 from __future__ import annotations
 
 from copy import deepcopy
+from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torchvision.ops import FrozenBatchNorm2d
 
 _NORMS = (nn.BatchNorm2d, FrozenBatchNorm2d)
@@ -75,12 +76,75 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 dot products natively (AVX512_BF16 or AMX).
+
+    Without them oneDNN emulates bfloat16 and ``bf16=True`` is slower, not faster.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _to_float32(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, dict):
+        return type(value)((k, _to_float32(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_float32(v) for v in value)
+    return value
+
+
+class Bf16Autocast(nn.Module):
+    """Runs ``inner`` under CPU bfloat16 autocast and hands float32 back.
+
+    Only the heavy convolution/FC stages are wrapped (backbone + FPN, RPN 3x3 conv, box FC,
+    mask convs): the predictors that produce box deltas and scores stay float32. Box decoding
+    in bfloat16 (8-bit mantissa) would round 1024-px coordinates to 4 px.
+    """
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args: Any) -> Any:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = self.inner(*args)
+        return _to_float32(out)
+
+
+class _Bf16RPNHead(nn.Module):
+    """The RPN head with its shared 3x3 conv in bfloat16 and the 1x1 predictors in float32."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.conv = Bf16Autocast(head.conv)
+        self.cls_logits, self.bbox_pred = head.cls_logits, head.bbox_pred
+
+    def forward(self, features: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        hidden = [self.conv(f) for f in features]
+        return [self.cls_logits(t) for t in hidden], [self.bbox_pred(t) for t in hidden]
+
+
+def use_bf16(model: nn.Module) -> None:
+    """Wrap the model's heavy stages in :class:`Bf16Autocast` (in place, inference only)."""
+    model.backbone = Bf16Autocast(model.backbone)
+    model.rpn.head = _Bf16RPNHead(model.rpn.head)
+    model.roi_heads.box_head = Bf16Autocast(model.roi_heads.box_head)
+    model.roi_heads.mask_head = Bf16Autocast(model.roi_heads.mask_head)
+
+
 def optimize_for_inference(
     model: nn.Module,
     *,
     fold_bn: bool = True,
     channels_last: bool = True,
     test_proposals: int | None = None,
+    bf16: bool = False,
     copy: bool = True,
 ) -> nn.Module:
     """An eval-mode model with BN folded and the convolutions in channels_last format.
@@ -91,6 +155,9 @@ def optimize_for_inference(
     the proposals kept per image after NMS at inference; docs/performance.md measures what
     fewer proposals cost in recall. ``copy=False`` rewrites ``model`` itself, so a deployment
     that only infers never holds two sets of weights (325 MB for the default model).
+    ``bf16`` runs the convolutions and the FC in bfloat16 (see :class:`Bf16Autocast`); it
+    halves the time on CPUs with AVX512_BF16/AMX (:func:`cpu_has_bf16`) and costs accuracy
+    measured in docs/performance.md. Not for export: the graphs are float32.
     """
     fast = deepcopy(model).eval() if copy else model.eval()
     if fold_bn:
@@ -102,6 +169,8 @@ def optimize_for_inference(
         if test_proposals < 1:
             raise ValueError(f"test_proposals must be >= 1, got {test_proposals}")
         fast.rpn._post_nms_top_n["testing"] = int(test_proposals)
+    if bf16:
+        use_bf16(fast)
     for param in fast.parameters():
         param.requires_grad_(False)
     return fast
