@@ -162,9 +162,14 @@ def make_train_variant(
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
 
+    # float16 with a scaler on CUDA; "+bf16" asks for CPU bfloat16 autocast (speed only: the
+    # training engine refuses CPU autocast, see TrainConfig.amp)
+    dtype = torch.float16 if amp else torch.bfloat16
+    cast = amp or "bf16" in flags
+
     def step() -> object:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device.type, dtype=dtype, enabled=cast):
             losses = model(inputs, targets)
         loss = sum(losses.values())
         scaler.scale(loss).backward()
