@@ -23,6 +23,8 @@ from mammorcnn.model import build_model, tiny_config
 from mammorcnn.model.mask_paste import paste_masks
 
 SIZE = 128
+# torch 2.14 deprecates torch.jit (save/load warn); the TorchScript format still works
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 
 
 @pytest.fixture(scope="module")
