@@ -76,7 +76,9 @@ def _predict(args: argparse.Namespace, gt_path: Path) -> list[dict]:
     from mammorcnn.engine.inference.predictor import slice_output, to_original
     from mammorcnn.engine.outputs import coco_results
 
-    loaded = load_trained_model(args.weights, args.device)
+    loaded = load_trained_model(
+        args.weights, args.device, fast=True, proposals=args.proposals, bf16=args.bf16
+    )
     check_preprocess_overrides(loaded, preprocess_overrides(args))
     # The checkpoint's preprocessing always decides how the images are prepared.
     config = DataConfig(preprocess=loaded.preprocess, cache_dir=args.cache_dir)

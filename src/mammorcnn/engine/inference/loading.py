@@ -149,8 +149,19 @@ def check_preprocess_overrides(loaded: LoadedModel, overrides: Sequence[str]) ->
     check_same_settings(loaded.path, loaded.metadata, "preprocess", current.to_dict())
 
 
-def load_trained_model(weights: Path, device: torch.device | str = "cpu") -> LoadedModel:
+def load_trained_model(
+    weights: Path,
+    device: torch.device | str = "cpu",
+    *,
+    fast: bool = False,
+    proposals: int | None = None,
+    bf16: bool = False,
+) -> LoadedModel:
     """Weights file (or run folder) -> model in eval mode on ``device`` + its input settings.
+
+    ``fast`` applies the inference-only rewrites measured in docs/performance.md (BN folded
+    into the convs, channels_last; same detections), ``proposals`` the RPN's post-NMS count
+    and ``bf16`` bfloat16 convs/FC; leave them off for export (it folds BN itself).
 
     Raises CheckpointError for an unreadable, foreign or inconsistent file (a config whose
     class count or architecture does not match the tensors is named by `check_compatible`).
@@ -167,6 +178,14 @@ def load_trained_model(weights: Path, device: torch.device | str = "cpu") -> Loa
     check_compatible(path, state_dict, model)
     model.load_state_dict(state_dict)
     model.eval().to(device)
+    if fast or proposals is not None or bf16:
+        from mammorcnn.model.speed import cpu_has_bf16, optimize_for_inference
+
+        if bf16 and device.type == "cpu" and not cpu_has_bf16():
+            log.warning("this CPU has no native bfloat16 (AVX512_BF16/AMX): --bf16 may be slower")
+        model = optimize_for_inference(
+            model, fold_bn=fast, channels_last=fast, test_proposals=proposals, bf16=bf16, copy=False
+        )
     log.info(
         "loaded %s: %s backbone, %d class(es) %s, input %d px, on %s",
         path, model_config.backbone.name, model_config.num_classes, class_names,

@@ -1,0 +1,42 @@
+"""predict/evaluate load the model with the inference rewrites of docs/performance.md: the
+detections must not change (BN folding, channels_last), and --proposals must take effect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from mammorcnn.engine.inference import load_trained_model
+
+from .conftest import IMAGE_SIZE, make_checkpoint
+
+
+def _image() -> torch.Tensor:
+    torch.manual_seed(1)
+    image = torch.rand(1, IMAGE_SIZE, IMAGE_SIZE) * 0.2
+    image[:, 40:70, 30:60] += 0.7  # a bright blob so the untrained model has something to rank
+    return image
+
+
+def test_fast_loading_gives_the_same_detections(tmp_path: Path):
+    weights = make_checkpoint(tmp_path / "w.safetensors")
+    plain = load_trained_model(weights, "cpu").model
+    fast = load_trained_model(weights, "cpu", fast=True).model
+    with torch.inference_mode():
+        (a,), (b,) = plain([_image()]), fast([_image()])
+    assert len(a["boxes"]) > 0 and len(a["boxes"]) == len(b["boxes"])
+    torch.testing.assert_close(b["boxes"], a["boxes"], atol=1e-2, rtol=0)
+    torch.testing.assert_close(b["scores"], a["scores"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(b["masks"], a["masks"], atol=1e-3, rtol=0)
+
+
+def test_proposals_option_limits_the_rpn_output(tmp_path: Path, cli):
+    weights = make_checkpoint(tmp_path / "w.safetensors")
+    few = load_trained_model(weights, "cpu", fast=True, proposals=3).model
+    with torch.inference_mode():
+        (out,) = few([_image()])
+    assert len(out["boxes"]) <= 3  # one class: at most one detection per proposal
+    result = cli("predict", "--weights", weights, tmp_path, "--out", tmp_path / "o",
+                 "--proposals", "0")  # fmt: skip
+    assert result.code == 2 and "must be at least 1" in result.err
