@@ -203,3 +203,11 @@ def test_real_round_trip_of_boxes_and_masks(real_preprocessed):
     wrong = back != mask
     distance = ndimage.distance_transform_edt(mask) + ndimage.distance_transform_edt(1 - mask)
     assert distance[wrong].max() < 1 / min(record.scale)
+
+
+def test_package_exports_the_preprocess_function_not_the_subpackage():
+    import mammorcnn.data as data
+    import mammorcnn.data.preprocess.record  # noqa: F401 - importing a submodule must not rebind
+
+    assert callable(data.preprocess) and data.preprocess.__name__ == "preprocess"
+    assert "preprocess" in data.__all__

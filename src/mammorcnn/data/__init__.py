@@ -17,7 +17,6 @@ _EXPORTS = {
     "read_image": "mammorcnn.data.io",
     "PreprocessConfig": "mammorcnn.data.preprocess",
     "PreprocessRecord": "mammorcnn.data.preprocess",
-    "preprocess": "mammorcnn.data.preprocess",
     "AugmentConfig": "mammorcnn.data.augment",
     "Augmentation": "mammorcnn.data.augment",
     "DataConfig": "mammorcnn.data.config",
@@ -30,7 +29,12 @@ _EXPORTS = {
     "convert_dataset": "mammorcnn.data.convert",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "preprocess"])
+
+# The subpackage `preprocess` shares its name with the function it exports, and importing any
+# of its modules binds the *module* as this package's attribute (so the lazy lookup below would
+# never run for it). Bind the function eagerly; its modules stay importable by their paths.
+from mammorcnn.data.preprocess.pipeline import preprocess as preprocess  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
