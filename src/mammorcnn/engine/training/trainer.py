@@ -76,7 +76,8 @@ class Trainer:
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             else:
                 log.warning("train.sync_bn needs CUDA devices; ignored on %s", self.device)
-        self.model = model.to(self.device)
+        layout = torch.channels_last if config.channels_last else torch.preserve_format
+        self.model = model.to(self.device, memory_format=layout)
         self.wrapped: nn.Module = self.model
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
