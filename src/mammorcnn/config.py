@@ -27,7 +27,7 @@ from mammorcnn.errors import ConfigError
 from mammorcnn.model.config import ModelConfig
 
 __all__ = ["Config", "TrainConfig", "config_from_dict", "config_to_dict", "load_config"]
-__all__ += ["parse_overrides", "save_config"]
+__all__ += ["merge_config_dicts", "parse_overrides", "save_config"]
 
 
 @dataclasses.dataclass
@@ -218,11 +218,12 @@ def parse_overrides(overrides: list[str]) -> tuple[dict, dict[str, str]]:
     return nested, texts
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge_config_dicts(base: dict, extra: dict) -> dict:
+    """`base` updated by `extra` section by section (nested dicts merge; neither is modified)."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_config_dicts(out[key], value)
         else:
             out[key] = value
     return out
@@ -250,7 +251,7 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> Config
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
     extra, texts = parse_overrides(list(overrides or []))
-    return _build(Config, _merge(data, extra), "", _Where(path, texts))
+    return _build(Config, merge_config_dicts(data, extra), "", _Where(path, texts))
 
 
 def config_to_dict(config: Any) -> Any:

@@ -9,7 +9,6 @@ minutes. docs/demo.md gives the reasons for each reduction and the measured resu
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -22,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mammorcnn.config import Config, config_from_dict
+from mammorcnn.config import Config, config_from_dict, merge_config_dicts
 from mammorcnn.errors import ConfigError, InputError
 
 log = logging.getLogger("mammorcnn.demo")
@@ -58,16 +57,6 @@ class DemoSettings:
             raise ConfigError("demo.test_negative_fraction must be in [0, 1)")
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def demo_config(
     path: Path | None = None, quick: bool = False, seed: int = 0
 ) -> tuple[DemoSettings, Config]:
@@ -89,7 +78,7 @@ def demo_config(
         raise ConfigError(f"{source}: expected a mapping of sections")
     quick_part = data.pop("quick", {}) or {}
     if quick:
-        data = _merge(data, quick_part)
+        data = merge_config_dicts(data, quick_part)
     section = data.pop("demo", {}) or {}
     known = {f.name for f in dataclasses.fields(DemoSettings)}
     if not isinstance(section, dict) or set(section) - known:
