@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.data.config import DataConfig
-from mammorcnn.engine.training.atomic import atomic_write_bytes
 from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.errors import ConfigError
 from mammorcnn.model.config import ModelConfig

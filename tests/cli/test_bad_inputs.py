@@ -10,8 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import make_checkpoint
 from PIL import Image
+
+from .conftest import make_checkpoint
 
 
 def one_line_error(result, command: str, *needles: str) -> None:  # noqa: ANN001

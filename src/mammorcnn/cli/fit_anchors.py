@@ -66,6 +66,7 @@ def _row(
 
 
 def run(args: argparse.Namespace) -> int:
+    from mammorcnn.atomic import atomic_write_bytes
     from mammorcnn.config import load_config
     from mammorcnn.engine.anchor_fit import (
         DEFAULT_STRIDES,
@@ -73,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
         fit_anchors,
         yaml_snippet,
     )
-    from mammorcnn.engine.training.atomic import atomic_write_bytes
 
     config = load_config(args.config, [])
     with warnings_as_log(log):

@@ -20,13 +20,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.data.preprocess import PreprocessRecord
 
 CACHE_VERSION = 1
@@ -114,15 +114,7 @@ class PreprocessCache:
         info_bytes = np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)
         np.savez(buffer, image=quantise(image), info=info_bytes)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(buffer.getbuffer())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write_bytes(path, buffer.getvalue())
         except OSError as exc:
             warnings.warn(f"{path}: cache not written ({exc})", stacklevel=2)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.errors import AnnotationError, InputError
 
 BOX_ONLY = "mammorcnn_box_only"
@@ -320,26 +320,19 @@ def mask_to_rle(mask: np.ndarray) -> dict:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
-def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write JSON via a temporary file and ``os.replace``: no half-written file on a crash."""
+def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> Path:
+    """`mammorcnn.atomic.atomic_write_bytes`, with an unwritable place named as an InputError."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        atomic_write_bytes(path, data)
     except OSError as e:
-        raise InputError(path, f"cannot write here ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise InputError(path, f"cannot write ({e.strerror or e})") from None
-        raise
+        raise InputError(path, f"cannot write ({e.strerror or e})") from None
     return path
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write JSON via a temporary file and ``os.replace``: no half-written file on a crash."""
+    return write_bytes_atomic(json.dumps(obj, ensure_ascii=False).encode("utf-8"), path)
 
 
 def write_coco(obj: dict, path: str | os.PathLike[str]) -> Path:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from mammorcnn.engine.training import atomic
+from mammorcnn import atomic
 from mammorcnn.engine.training.manager import CheckpointManager
 from mammorcnn.engine.training.rng import capture_rng, restore_rng
 from mammorcnn.engine.training.weights import (

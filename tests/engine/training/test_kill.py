@@ -14,7 +14,7 @@ from pathlib import Path
 import kill_script
 import torch
 
-from mammorcnn.engine.training.atomic import FAULT_PAUSE_ENV
+from mammorcnn.atomic import FAULT_PAUSE_ENV
 from mammorcnn.engine.training.runlog import read_log
 
 SCRIPT = Path(__file__).with_name("kill_script.py")

@@ -7,8 +7,8 @@ one patient, so splitting by patient has something to keep together.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,10 +16,10 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from mammorcnn.data.coco import mask_to_rle, write_coco
+from mammorcnn.data.coco import mask_to_rle, write_bytes_atomic, write_coco
 from mammorcnn.data.synthetic.masses import SHAPES
 from mammorcnn.data.synthetic.phantom import make_phantom
-from mammorcnn.errors import ConfigError, InputError
+from mammorcnn.errors import ConfigError
 
 CATEGORIES = {
     "mass": [{"id": 1, "name": "mass", "supercategory": "lesion"}],
@@ -32,20 +32,9 @@ CATEGORIES = {
 
 def _write_png16(img: np.ndarray, path: Path) -> None:
     """16-bit greyscale PNG, written under a temporary name and renamed (no torn files)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    except OSError as e:
-        raise InputError(path, f"cannot write here ({e.strerror or e})") from None
-    os.close(fd)
-    try:
-        Image.fromarray(img).save(tmp, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise InputError(path, f"cannot write ({e.strerror or e})") from None
-        raise
+    buffer = io.BytesIO()
+    Image.fromarray(img).save(buffer, format="PNG", compress_level=1)
+    write_bytes_atomic(buffer.getvalue(), path)
 
 
 def generate_phantom_dataset(

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.export.graph import INPUT_NAMES, OUTPUT_NAMES, InferenceGraph
-from mammorcnn.engine.training.atomic import atomic_write_bytes
 from mammorcnn.errors import ConfigError, InputError
 
 FORMATS = ("onnx", "torchscript")

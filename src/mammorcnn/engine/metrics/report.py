@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.metrics.coco_map import coco_map
 from mammorcnn.engine.metrics.cocoio import (
     clean_predictions,
@@ -24,7 +25,6 @@ from mammorcnn.engine.metrics.dice import lesion_dice
 from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, froc
 from mammorcnn.engine.metrics.matching import HitRule
 from mammorcnn.engine.metrics.plots import froc_png, pr_png
-from mammorcnn.engine.training.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

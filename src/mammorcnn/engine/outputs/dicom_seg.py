@@ -28,7 +28,7 @@ from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
 from mammorcnn import __version__
-from mammorcnn.engine.training.atomic import atomic_write_bytes
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.errors import ImageReadError
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.outputs.detections import Detections, as_detections
-from mammorcnn.engine.training.atomic import atomic_write_bytes
 
 
 def label_mask(

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.outputs.detections import Detections, as_detections
-from mammorcnn.engine.training.atomic import atomic_write_bytes
 
 # Colour-blind-friendly, high-contrast on grey (Okabe-Ito without the greys).
 PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),

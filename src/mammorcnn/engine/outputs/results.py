@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.metrics.matching import encode_masks
 from mammorcnn.engine.outputs.detections import Detections, as_detections
-from mammorcnn.engine.training.atomic import atomic_write_bytes
 
 
 def coco_results(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from mammorcnn.engine.training.atomic import remove_stale_temp_files
+from mammorcnn.atomic import remove_stale_temp_files
 from mammorcnn.engine.training.weights import (
     load_state,
     load_weights,

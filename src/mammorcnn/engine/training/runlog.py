@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mammorcnn.engine.training.atomic import atomic_write_bytes
+from mammorcnn.atomic import atomic_write_bytes
 
 log = logging.getLogger("mammorcnn.train")
 

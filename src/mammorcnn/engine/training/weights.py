@@ -24,7 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_save
 from torch import nn
 
-from mammorcnn.engine.training.atomic import atomic_write_bytes
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.errors import CheckpointError
 
 WEIGHTS_FORMAT = "mammorcnn-weights"

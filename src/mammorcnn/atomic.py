@@ -4,6 +4,8 @@ The data goes to a temporary file in the destination's folder (same file system,
 ``os.replace`` is an atomic rename), is fsync'ed, renamed over the target, and the folder is
 fsync'ed so the rename itself survives a power cut. A crash at any point leaves at most a
 ``.<name>.*.tmp`` file, which :func:`remove_stale_temp_files` clears on the next start.
+The one writer every package uses (data, engine, cli), so outputs share one behaviour: the
+final file gets the usual permissions (0666 minus the umask), not mkstemp's private 0600.
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ TEMP_SUFFIX = ".tmp"
 # matches this glob, the writer writes half of the data, fsyncs it, creates
 # "<destination>.paused-for-test" and sleeps, so a test can SIGKILL the process mid-write.
 FAULT_PAUSE_ENV = "MAMMORCNN_FAULT_PAUSE_WRITE"
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; done once, at import
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _umask_mode()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -49,6 +60,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
