@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if not args.verbose:  # highdicom logs every module it copies at INFO
+        logging.getLogger("highdicom").setLevel(logging.WARNING)
     try:
         return int(_command_module(args._module).run(args) or 0)
     except MammoError as error:
