@@ -16,7 +16,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from mammorcnn.data.io.raw import MAX_PIXELS, VIEW_CODES, RawImage, view_from_text
+from mammorcnn.data.io.raw import VIEW_CODES, RawImage, check_pixel_count, view_from_text
 from mammorcnn.errors import ImageReadError
 
 #: Tags copied into ``meta``: what is needed to reference the source image later
@@ -79,14 +79,7 @@ def _check_header(path: Path, ds: Dataset) -> tuple[int, int]:
             f"colour DICOM ({photometric}, {samples} samples per pixel); a grey-level "
             "mammogram (MONOCHROME1/2) is expected",
         )
-    if rows < 1 or cols < 1:
-        raise ImageReadError(path, f"DICOM image has no pixels ({rows}x{cols})")
-    if rows * cols > MAX_PIXELS:
-        raise ImageReadError(
-            path,
-            f"image of {rows}x{cols} = {rows * cols} pixels exceeds the limit of "
-            f"{MAX_PIXELS} pixels (mammorcnn.data.io.MAX_PIXELS); refused before decoding",
-        )
+    check_pixel_count(path, rows, cols, "DICOM image")
     return rows, cols
 
 

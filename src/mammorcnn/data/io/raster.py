@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mammorcnn.data.io.raw import MAX_PIXELS, RawImage, view_from_text
+from mammorcnn.data.io.raw import MAX_PIXELS, RawImage, check_pixel_count, view_from_text
 from mammorcnn.errors import ImageReadError
 
 #: Pillow format names accepted (PGM is Pillow's "PPM" plugin; colour PPM is refused by mode).
@@ -40,14 +40,7 @@ def _check(path: Path, im: Image.Image) -> tuple[str, int]:
             path, f"multi-frame {im.format} ({frames} frames); one frame is expected"
         )
     width, height = im.size
-    if width < 1 or height < 1:
-        raise ImageReadError(path, f"image has no pixels ({height}x{width})")
-    if width * height > MAX_PIXELS:
-        raise ImageReadError(
-            path,
-            f"image of {height}x{width} = {width * height} pixels exceeds the limit of "
-            f"{MAX_PIXELS} pixels (mammorcnn.data.io.MAX_PIXELS); refused before decoding",
-        )
+    check_pixel_count(path, height, width)
     if im.mode not in MODES or "transparency" in im.info:
         alpha = "A" in im.mode or "a" in im.mode or "transparency" in im.info
         problem = "has an alpha channel" if alpha else "is a colour/palette image"

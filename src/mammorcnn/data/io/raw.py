@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mammorcnn.errors import ImageReadError
 
 #: Largest image (rows x columns) any reader decodes. Checked from the header *before*
 #: decoding, so a corrupt or hostile header cannot make us allocate gigabytes. Real
@@ -46,3 +49,15 @@ def view_from_text(text: str) -> str | None:
         if token in _SIDED:
             return _SIDED[token]
     return None
+
+
+def check_pixel_count(path: Path | str, rows: int, cols: int, what: str = "image") -> None:
+    """Refuse an empty image or one over :data:`MAX_PIXELS`, from its header, before decoding."""
+    if rows < 1 or cols < 1:
+        raise ImageReadError(path, f"{what} has no pixels ({rows}x{cols})")
+    if rows * cols > MAX_PIXELS:
+        raise ImageReadError(
+            path,
+            f"image of {rows}x{cols} = {rows * cols} pixels exceeds the limit of "
+            f"{MAX_PIXELS} pixels (mammorcnn.data.io.MAX_PIXELS); refused before decoding",
+        )
