@@ -124,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     image, _ = phantom_sample(args.size)
     names = args.variants.split(",")
-    variants = {n: make_variant(n, [image], torch.device("cpu"), amp=False) for n in names}
+    variants = {}
+    for n in names:  # the same untrained weights for every variant (bench_model's seed)
+        torch.manual_seed(0)
+        variants[n] = make_variant(n, [image], torch.device("cpu"), amp=False)
     inputs = {n: [image] if n.startswith("ours") else [image.expand(3, -1, -1)] for n in names}
     rounds: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     measure, unit = (gflops, "GFLOP") if args.flops else (seconds, "s")

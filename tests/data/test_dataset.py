@@ -117,6 +117,17 @@ def test_cache_hit_on_second_epoch(small_coco, tmp_path, monkeypatch):
         assert torch.equal(a, b) and torch.equal(ta["masks"], tb["masks"])
 
 
+def test_preprocessed_reads_the_cache_once_and_matches_the_item(small_coco, tmp_path):
+    config = _config(tmp_path / "cache")
+    CocoMammoDataset(small_coco, config).prepare()  # fill the cache
+    ds = CocoMammoDataset(small_coco, config)
+    image, record = ds.preprocessed(1)
+    assert ds.cache.hits == 1  # dataset[i] followed by record(i) costs two reads
+    tensor, _ = ds[1]
+    np.testing.assert_array_equal(image, tensor[0].numpy())
+    assert record.to_dict() == ds.record(1).to_dict()
+
+
 def test_cache_key_follows_settings_and_file(small_coco, tmp_path):
     config = _config(tmp_path / "cache")
     CocoMammoDataset(small_coco, config)[0]

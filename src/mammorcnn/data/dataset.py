@@ -69,6 +69,12 @@ class CocoMammoDataset(Dataset):
         """The COCO image entry (``id``, ``file_name``, ``width``, ``height``, ...)."""
         return self.images[index]
 
+    def preprocessed(self, index: int) -> tuple[np.ndarray, PreprocessRecord]:
+        """(image float32 SxS, record) of image ``index``, unaugmented: one cache read for
+        inference, where ``dataset[index]`` then ``record(index)`` would read it twice."""
+        image, record, _ = self._load(index)
+        return image, record
+
     def record(self, index: int) -> PreprocessRecord:
         """How image ``index`` was preprocessed (maps predictions back to the original)."""
         return self._load(index)[1]

@@ -139,8 +139,8 @@ class Predictor:
 
     def prepare_item(self, dataset: Any, index: int) -> PreparedImage:
         """Image ``index`` of a CocoMammoDataset (its cache and annotation laterality)."""
-        image, _ = dataset[index]
-        return PreparedImage(image[0].numpy(), dataset.record(index), {}, None, None)
+        image, record = dataset.preprocessed(index)
+        return PreparedImage(image, record, {}, None, None)
 
     @torch.inference_mode()
     def run(self, items: Sequence[PreparedImage]) -> list[dict[str, torch.Tensor]]:
