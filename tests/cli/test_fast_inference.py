@@ -40,3 +40,33 @@ def test_proposals_option_limits_the_rpn_output(tmp_path: Path, cli):
     result = cli("predict", "--weights", weights, tmp_path, "--out", tmp_path / "o",
                  "--proposals", "0")  # fmt: skip
     assert result.code == 2 and "must be at least 1" in result.err
+
+
+def test_score_threshold_skips_masks_of_dropped_detections_only(tmp_path: Path):
+    """The predictor lets the model drop detections below its threshold before the mask head:
+    the kept detections are exactly those of the unfiltered model at or above it."""
+    import numpy as np
+    from PIL import Image
+
+    from mammorcnn.engine.inference import Predictor
+
+    weights = make_checkpoint(tmp_path / "w.safetensors")
+    loaded = load_trained_model(weights, "cpu", fast=True)
+    path = tmp_path / "blob.png"
+    Image.fromarray((_image()[0].numpy() * 255).astype(np.uint8)).save(path)
+    item = Predictor(loaded, score_threshold=0.0).prepare_file(path)
+    rows: list[int] = []
+    loaded.model.roi_heads.mask_head.register_forward_hook(
+        lambda _m, args, _out: rows.append(args[0].shape[0])
+    )
+    (everything,) = Predictor(loaded, score_threshold=0.0).run([item])
+    scores = everything["scores"]
+    assert len(scores) >= 4 and rows == [len(scores)]
+    threshold = scores[len(scores) // 2].item()  # exactly one detection's score: kept (>=)
+    (kept,) = Predictor(loaded, score_threshold=threshold).run([item])
+    expected = scores >= threshold
+    assert 0 < expected.sum() < len(scores)
+    assert rows[1] == int(expected.sum())  # the mask head saw only the kept detections
+    for key in ("boxes", "scores", "labels", "masks"):
+        torch.testing.assert_close(kept[key], everything[key][expected], atol=0, rtol=0)
+    assert loaded.model.roi_heads.score_thresh == 0.05  # restored for the next caller

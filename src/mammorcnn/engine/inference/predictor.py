@@ -13,6 +13,8 @@ and kept as booleans (the mask head's 0.5 decision).
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +105,32 @@ def to_original(
     )
 
 
+@contextlib.contextmanager
+def score_floor(model: torch.nn.Module, threshold: float) -> Iterator[None]:
+    """Let the model drop detections below ``threshold`` itself, before its mask head.
+
+    The caller keeps only scores >= ``threshold`` anyway; dropping them inside the model
+    skips their mask head and their paste into the image (for a trained model most of its
+    100 detections score below a reading threshold). The kept detections are the same:
+    torchvision's post-processing removes low scores before its NMS, and a box below the
+    threshold can only suppress boxes scored lower still. The model keeps ``score > t``, so
+    ``t`` is set one float32 step below the threshold to keep ``score == threshold`` too.
+    """
+    heads = getattr(model, "roi_heads", None)
+    original = getattr(heads, "score_thresh", None)
+    if original is None or threshold <= 0.0:
+        yield
+        return
+    below = torch.nextafter(
+        torch.tensor(threshold, dtype=torch.float32), torch.tensor(-math.inf)
+    ).item()
+    heads.score_thresh = max(original, below)
+    try:
+        yield
+    finally:
+        heads.score_thresh = original
+
+
 class Predictor:
     """The loaded model plus the inference settings: batching, score threshold, masks."""
 
@@ -151,7 +179,8 @@ class Predictor:
         for batch in batched(items, self.batch_size):
             images = [torch.from_numpy(np.ascontiguousarray(i.image))[None] for i in batch]
             try:
-                results = model([image.to(device) for image in images])
+                with score_floor(model, self.score_threshold):
+                    results = model([image.to(device) for image in images])
             except torch.cuda.OutOfMemoryError:
                 size = self.loaded.preprocess.image_size
                 raise InputError(
