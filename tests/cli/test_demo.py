@@ -120,6 +120,21 @@ def test_demo_config_errors_name_the_key(tmp_path: Path) -> None:
         run_demo(tmp_path / "x", quick=True, minutes=0)
 
 
+def test_demo_overrides_apply_last_and_strictly() -> None:
+    settings, config = demo_config(
+        overrides=["demo.train_images=7", "train.amp=bf16", "model.box_head.fc_dim=128"]
+    )
+    assert settings.train_images == 7 and config.train.amp == "bf16"
+    assert config.model.box_head.fc_dim == 128
+    assert config.train.epochs == demo_config()[1].train.epochs  # the rest is demo.yaml's
+    quick, _ = demo_config(quick=True, overrides=["demo.train_images=3"])
+    assert quick.train_images == 3  # over the quick section too
+    with pytest.raises(ConfigError, match="train_imgs"):
+        demo_config(overrides=["demo.train_imgs=3"])
+    with pytest.raises(ConfigError, match="train.amp"):
+        demo_config(overrides=["train.amp=fp8"])
+
+
 def test_default_yaml_equals_the_defaults() -> None:
     loaded = load_config(CONFIGS / "default.yaml")
     assert config_to_dict(loaded) == config_to_dict(Config())

@@ -1,4 +1,5 @@
-"""`mammorcnn demo [--out DIR] [--quick] [--seed N] [--minutes M]`: the built-in demo."""
+"""`mammorcnn demo [DEMO.yaml] [key=value ...] [--out DIR] [--quick] [--seed N] [--minutes M]`:
+the built-in demo."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "items",
+        nargs="*",
+        metavar="DEMO.yaml | key=value",
+        help="a demo config in the form of mammorcnn/configs/demo.yaml (default: that file) "
+        "and dotted overrides, e.g. demo.train_images=200 train.epochs=10 train.amp=bf16",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)"
     )
@@ -36,10 +44,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mammorcnn.cli.train import split_items
     from mammorcnn.engine.demo import run_demo
     from mammorcnn.engine.metrics import format_report
 
-    report = run_demo(args.out, quick=args.quick, seed=args.seed, minutes=args.minutes)
+    config_path, overrides = split_items(args.items)
+    report = run_demo(
+        args.out,
+        quick=args.quick,
+        seed=args.seed,
+        minutes=args.minutes,
+        config_path=config_path,
+        overrides=overrides,
+    )
     print()
     print(format_report(report))
     print()

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mammorcnn.config import Config, config_from_dict, merge_config_dicts
+from mammorcnn.config import Config, config_from_dict, merge_config_dicts, parse_overrides
 from mammorcnn.errors import ConfigError, InputError
 
 log = logging.getLogger("mammorcnn.demo")
@@ -58,9 +58,13 @@ class DemoSettings:
 
 
 def demo_config(
-    path: Path | None = None, quick: bool = False, seed: int = 0
+    path: Path | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    overrides: list[str] | None = None,
 ) -> tuple[DemoSettings, Config]:
-    """The demo's phantom settings and training config (the shipped demo.yaml by default)."""
+    """The demo's phantom settings and training config (the shipped demo.yaml by default),
+    with dotted ``key=value`` overrides applied last (``demo.train_images=200``)."""
     if path is None:
         text = resources.files("mammorcnn").joinpath("configs", DEMO_CONFIG).read_text("utf-8")
         source = Path(f"mammorcnn/configs/{DEMO_CONFIG}")
@@ -79,6 +83,7 @@ def demo_config(
     quick_part = data.pop("quick", {}) or {}
     if quick:
         data = merge_config_dicts(data, quick_part)
+    data = merge_config_dicts(data, parse_overrides(list(overrides or []))[0])
     section = data.pop("demo", {}) or {}
     known = {f.name for f in dataclasses.fields(DemoSettings)}
     if not isinstance(section, dict) or set(section) - known:
@@ -252,6 +257,7 @@ def run_demo(
     seed: int = 0,
     minutes: float | None = None,
     config_path: Path | None = None,
+    overrides: list[str] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Generate phantoms, train, evaluate on unseen phantoms; return the evaluation report.
@@ -264,7 +270,7 @@ def run_demo(
 
     start = time.perf_counter()
     out = Path(out_dir).resolve()
-    settings, config = demo_config(config_path, quick, seed)
+    settings, config = demo_config(config_path, quick, seed, overrides)
     config.train.progress = progress
     if minutes is not None and minutes <= 0:
         raise ConfigError(f"--minutes must be > 0, got {minutes}")

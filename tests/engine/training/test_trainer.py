@@ -192,13 +192,39 @@ def test_tensorboard_scalars_and_overlays(tmp_path: Path) -> None:
     assert set(acc.Tags()["images"]) == {"overlays/img0", "overlays/img1"}
 
 
-def test_amp_on_cpu_is_disabled_with_warning(
+def test_fp16_on_cpu_is_disabled_with_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        _, trainer = train(tmp_path, epochs=1, amp="bf16")
+        _, trainer = train(tmp_path, epochs=1, amp="fp16")
     assert trainer.runner.dtype is None
-    assert "train.amp=bf16 needs a CUDA device" in caplog.text
+    assert "train.amp=fp16 needs a CUDA device" in caplog.text
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_cpu_follows_the_cpu(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    """bf16 autocast on the CPU only where the CPU computes bfloat16 natively."""
+    import mammorcnn.model.speed as speed
+
+    monkeypatch.setattr(speed, "cpu_has_bf16", lambda: native)
+    seen: list[torch.dtype] = []
+
+    class Probe(ToyDetector):  # records the dtype its conv computes in while training
+        def _features(self, images):  # noqa: ANN001, ANN202
+            if self.training:
+                seen.append(self.conv(torch.stack(images)).dtype)
+            return super()._features(images)
+
+    with caplog.at_level(logging.WARNING):
+        _, trainer = train(tmp_path, epochs=1, model=Probe, amp="bf16")
+    if native:
+        assert trainer.runner.dtype == torch.bfloat16 and seen and set(seen) == {torch.bfloat16}
+        assert "bf16" not in caplog.text
+    else:
+        assert trainer.runner.dtype is None and set(seen) == {torch.float32}
+        assert "no native bfloat16" in caplog.text
 
 
 def test_weights_metadata_is_stored(tmp_path: Path) -> None:

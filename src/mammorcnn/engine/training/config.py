@@ -63,9 +63,10 @@ class TrainConfig:
     # format: oneDNN then skips reordering every activation. Measured in
     # docs/performance.md: a 1024-px CPU training step 0.95x torchvision's vs 1.12x without.
     channels_last: bool = True
-    # Mixed precision on CUDA: "none", "bf16" (autocast, no scaler needed) or "fp16"
-    # (autocast + GradScaler). On the CPU it is disabled with a warning, because CPU autocast
-    # is slow and numerically different from what the setting promises.
+    # Mixed precision: "none", "bf16" (autocast, no scaler needed) or "fp16" (autocast +
+    # GradScaler). fp16 needs CUDA. bf16 also runs on CPUs with AVX512_BF16 or AMX (about 2x
+    # faster there, docs/performance.md); on other CPUs it is emulated and slower, so it is
+    # disabled with a warning.
     amp: Literal["none", "bf16", "fp16"] = "none"
     # Seed of python/numpy/torch RNGs; each process uses seed + rank, each worker its own.
     seed: int = 0

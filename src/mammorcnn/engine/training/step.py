@@ -24,12 +24,26 @@ _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None. AMP on the CPU is disabled with a warning (see TrainConfig)."""
+    """The autocast dtype, or None. On the CPU only bf16, and only where the CPU computes it
+    natively (AVX512_BF16/AMX); otherwise AMP is disabled with a warning (see TrainConfig)."""
     if config.amp == "none":
+        return None
+    if device.type == "cpu" and config.amp == "bf16":
+        from mammorcnn.model.speed import cpu_has_bf16
+
+        if cpu_has_bf16():
+            return torch.bfloat16
+        log.warning(
+            "train.amp=bf16: this CPU has no native bfloat16 (AVX512_BF16/AMX), where CPU "
+            "autocast is slower than float32; training in float32"
+        )
         return None
     if device.type != "cuda":
         log.warning(
-            "train.amp=%s needs a CUDA device; training in float32 on %s", config.amp, device
+            "train.amp=%s needs a CUDA device%s; training in float32 on %s",
+            config.amp,
+            " (or train.amp=bf16 on a CPU with AVX512_BF16/AMX)" if config.amp == "fp16" else "",
+            device,
         )
         return None
     if config.amp == "bf16" and not torch.cuda.is_bf16_supported():
