@@ -129,16 +129,41 @@ def test_rpn_decoding_only_the_top_k_gives_torchvisions_proposals() -> None:
         torch.testing.assert_close(gs, rs, rtol=0, atol=0)
 
 
-def test_bf16_keeps_the_detections_close_and_returns_float32() -> None:
-    """bfloat16 convs/FC with float32 predictors: same boxes to a few pixels, same labels."""
+def test_bf16_runs_the_heavy_stages_in_bfloat16_and_keeps_the_detections() -> None:
+    """bfloat16 convs/FC, float32 predictors and outputs: features within bfloat16 rounding
+    and nearly every detection kept. An untrained model ranks near-ties, which bfloat16
+    rounding may reorder, so the check matches detections by IoU instead of by rank."""
+    from torchvision.ops import box_iou
+
+    torch.manual_seed(5)  # weights whose top scores are spread (0.99 ... 0.92), not tied
     model = tiny_model("bn")
     fast = optimize_for_inference(model, bf16=True)
     image = torch.rand(1, SIZE, SIZE)
+    dtypes: dict[str, torch.dtype] = {}
+
+    def record(name: str, pick):  # noqa: ANN001, ANN202
+        def hook(_module, args, out) -> None:  # noqa: ANN001
+            dtypes.setdefault(name, pick(args, out))
+
+        return hook
+
+    fast.backbone.inner.register_forward_hook(record("backbone", lambda a, o: o["p2"].dtype))
+    fast.rpn.head.cls_logits.register_forward_hook(
+        record("rpn predictor input", lambda a, o: a[0].dtype)
+    )
     with torch.no_grad():
         ref, got = model([image])[0], fast([image])[0]
+        x = model.transform([image])[0].tensors
+        want, have = model.backbone(x), fast.backbone(x)
+    assert dtypes == {"backbone": torch.bfloat16, "rpn predictor input": torch.float32}
     assert all(v.dtype in (torch.float32, torch.int64) for v in got.values())
-    assert ref["boxes"].shape[0] > 0
-    top = min(5, ref["boxes"].shape[0], got["boxes"].shape[0])  # the confident ones
-    diff = (ref["boxes"][:top, None] - got["boxes"][None]).abs().amax(dim=2).amin(dim=1)
-    assert diff.max() < 3.0, diff
-    torch.testing.assert_close(got["scores"][:top], ref["scores"][:top], rtol=0, atol=0.05)
+    for level in want:  # bfloat16 keeps 8 bits: ~0.4 % per rounding, ~1 % after the network
+        error = (have[level] - want[level]).norm() / want[level].norm()
+        assert have[level].dtype == torch.float32 and 0 < error < 0.03, (level, error)
+    assert ref["boxes"].shape[0] >= 10
+    iou = box_iou(ref["boxes"], got["boxes"])
+    same = (iou > 0.9) & (ref["labels"][:, None] == got["labels"][None])
+    close = same & ((ref["scores"][:, None] - got["scores"][None]).abs() < 0.05)
+    matched = close.any(dim=1)
+    assert matched[:10].all()  # the ten best all have a bfloat16 twin
+    assert matched.float().mean() >= 0.8  # a few near-threshold ones may swap (43 of 48 here)

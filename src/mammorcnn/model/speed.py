@@ -100,7 +100,7 @@ def _to_float32(value: Any) -> Any:
 
 
 class Bf16Autocast(nn.Module):
-    """Runs ``inner`` under CPU bfloat16 autocast and hands float32 back.
+    """Runs ``inner`` under bfloat16 autocast (on its parameters' device) and hands float32 back.
 
     Only the heavy convolution/FC stages are wrapped (backbone + FPN, RPN 3x3 conv, box FC,
     mask convs): the predictors that produce box deltas and scores stay float32. Box decoding
@@ -112,7 +112,9 @@ class Bf16Autocast(nn.Module):
         self.inner = inner
 
     def forward(self, *args: Any) -> Any:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        # The parameters' device picks the autocast: a CPU context would leave CUDA in float32.
+        device = next(self.inner.parameters()).device.type
+        with torch.autocast(device, dtype=torch.bfloat16):
             out = self.inner(*args)
         return _to_float32(out)
 
