@@ -41,7 +41,9 @@ def safe_output_name(
     text = _UNSAFE.sub("_", text.rstrip(". ")).lstrip(".-").rstrip(".")
     # No trailing "_": the CLI appends "_mask.png" etc., and a doubled "__" would not survive
     # safe_output_path's re-check ("scan (1)" -> "scan_1", not "scan_1_").
-    text = re.sub(r"_+", "_", text).rstrip("_")
+    # Trailing "." and "_" together: "0.:" -> "0._" must end as "0", not "0." (a second
+    # pass would then strip the dot, and a name must come out of this function unchanged).
+    text = re.sub(r"_+", "_", text).rstrip("._")
     if not text.strip("._-"):
         text = default
     if text.split(".")[0].upper() in _WINDOWS_RESERVED:
