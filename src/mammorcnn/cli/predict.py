@@ -51,8 +51,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "--proposals",
         type=_positive_int,
         metavar="N",
-        help="RPN proposals kept per image after NMS (default: the checkpoint's config; 300 "
-        "keeps the recall on phantoms and saves ~15%% of the time, docs/performance.md)",
+        help="RPN proposals kept per image after NMS (default: the checkpoint's config, 300 "
+        "for models trained since it became the default; docs/performance.md)",
     )
     parser.add_argument(
         "--bf16",
