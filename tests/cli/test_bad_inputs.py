@@ -179,3 +179,31 @@ def test_bad_options_and_result_files(cli, forced_weights: Path, phantoms: Path,
     blocker.write_text("x")
     result = cli("predict", "--weights", forced_weights, image, "--out", blocker / "sub")
     one_line_error(result, "predict", "cannot create the output folder")
+
+
+def test_evaluate_skip_bad_leaves_the_image_and_its_lesions_out(
+    cli, forced_weights: Path, phantoms: Path, tmp_path: Path
+):
+    """A damaged image stops evaluate with one line; with --skip-bad the other images are
+    scored against their own lesions only, and skipped.json names the file."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(phantoms.parent, data)
+    coco = json.loads((data / phantoms.name).read_text())
+    victim = coco["images"][1]
+    (data / victim["file_name"]).write_bytes(b"")  # an empty file
+    args = ["--weights", forced_weights, "--data", data / phantoms.name,
+            "--cache-dir", tmp_path / "cache"]  # fmt: skip
+    one_line_error(cli("evaluate", *args), "evaluate", "empty file")
+    out = tmp_path / "out"
+    result = cli("evaluate", *args, "--out", out, "--skip-bad")
+    assert result.code == 0, result.err
+    assert "1 image(s) skipped" in result.out
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert [(Path(s["file"]).name, s["id"]) for s in skipped] == [
+        (Path(victim["file_name"]).name, victim["id"])
+    ]
+    report = json.loads((out / "report.json").read_text())
+    kept = [a for a in coco["annotations"] if a["image_id"] != victim["id"]]
+    assert report["n_images"] == len(coco["images"]) - 1 and report["n_lesions"] == len(kept)

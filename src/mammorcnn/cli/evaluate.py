@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from mammorcnn.cli.predict import (
+    SKIPPED_FILE,
     add_model_arguments,
     out_folder,
     preprocess_overrides,
@@ -55,10 +56,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     # FROC sweeps every threshold, so by default every detection the model returns is kept.
     add_model_arguments(parser, score_threshold=0.0)
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="leave out images that cannot be read (warning), and their lesions from the "
+        "scores; they are listed in skipped.json in --out",
+    )
 
 
-def _predict(args: argparse.Namespace, gt_path: Path) -> list[dict]:
-    """Run the model over the annotated images; COCO results in original pixels."""
+def _predict(args: argparse.Namespace, gt_path: Path) -> tuple[list[dict], list[dict]]:
+    """Run the model over the annotated images: (COCO results in original pixels, the images
+    left out by --skip-bad)."""
     from tqdm import tqdm
 
     from mammorcnn.data import CocoMammoDataset, DataConfig
@@ -89,6 +97,7 @@ def _predict(args: argparse.Namespace, gt_path: Path) -> list[dict]:
             f"the model's classes {loaded.categories} differ from the categories of "
             f"{gt_path}: {[{'id': c['id'], 'name': c['name']} for c in dataset.categories]}",
         )
+    skipped = dataset.prepare(skip_bad=True) if args.skip_bad else []
     predictor = Predictor(loaded, args.score_threshold, args.batch_size, args.max_detections)
     labels = {k + 1: cid for k, cid in enumerate(loaded.category_ids)}
     results, images = [], []
@@ -106,13 +115,25 @@ def _predict(args: argparse.Namespace, gt_path: Path) -> list[dict]:
     if args.out is not None:
         settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
         write_predictions(args.out / FILE_NAME, images, results, loaded, settings)
-    return results
+    return results, skipped
+
+
+def _without_images(gt: dict, skipped: list[dict]) -> dict:
+    """The ground truth without the skipped images and their lesions: an image the model
+    never saw must not count its lesions as missed."""
+    ids = {entry["id"] for entry in skipped}
+    return {
+        **gt,
+        "images": [image for image in gt["images"] if image["id"] not in ids],
+        "annotations": [ann for ann in gt["annotations"] if ann["image_id"] not in ids],
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     from mammorcnn.data import load_coco
     from mammorcnn.engine.inference.predictions_file import read_results
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions, format_report
+    from mammorcnn.engine.outputs import write_json
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -120,17 +141,26 @@ def run(args: argparse.Namespace) -> int:
     gt = load_coco(args.data)
     if args.out is not None:
         out_folder(args.out)
+    skipped: list[dict] = []
     if args.results is not None:
         results = read_results(args.results, gt, args.data)
         source = str(args.results)
     else:
         with warnings_as_log(log):
-            results = _predict(args, args.data)
+            results, skipped = _predict(args, args.data)
         source = f"predictions of {args.weights}"
+    if args.skip_bad:
+        gt = _without_images(gt, skipped)
+        if not gt["images"]:
+            raise ConfigError(f"{args.data}: every image was skipped; nothing to evaluate")
+        if args.out is not None:
+            write_json(skipped, args.out / SKIPPED_FILE, indent=1)
     report = evaluate_predictions(
         gt, results, rule, out_dir=args.out, gt_source=str(args.data), predictions_source=source
     )
     print(format_report(report))
+    if args.skip_bad:
+        print(f"\n{len(skipped)} image(s) skipped and left out of the scores")
     if args.out is not None:
         print(f"\nreport.json, froc.png and pr_curve.png written to {args.out}")
     return 0
