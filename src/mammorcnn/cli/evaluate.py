@@ -19,13 +19,9 @@ from mammorcnn.cli.predict import (
     preprocess_overrides,
     warnings_as_log,
 )
-from mammorcnn.errors import CheckpointError, ConfigError
+from mammorcnn.errors import ConfigError
 
 log = logging.getLogger("mammorcnn.evaluate")
-
-# Masks of this many detections are mapped to full resolution at a time: a 4560x2864 boolean
-# mask is 13 MB, so evaluating 100 detections per image stays within ~200 MB.
-MASK_CHUNK = 16
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,55 +63,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _predict(args: argparse.Namespace, gt_path: Path) -> tuple[list[dict], list[dict]]:
     """Run the model over the annotated images: (COCO results in original pixels, the images
     left out by --skip-bad)."""
-    from tqdm import tqdm
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, predict_dataset
 
-    from mammorcnn.data import CocoMammoDataset, DataConfig
-    from mammorcnn.data.coco import resolve_image_path
-    from mammorcnn.engine.inference import (
-        Predictor,
-        check_preprocess_overrides,
-        load_trained_model,
+    options = DatasetRunOptions(
+        device=args.device,
+        batch_size=args.batch_size,
+        score_threshold=args.score_threshold,
+        max_detections=args.max_detections,
+        proposals=args.proposals,
+        bf16=args.bf16,
+        cache_dir=args.cache_dir,
+        preprocess_overrides=preprocess_overrides(args),
+        skip_bad=args.skip_bad,
     )
-    from mammorcnn.engine.inference.predictions_file import (
-        FILE_NAME,
-        image_entry,
-        write_predictions,
-    )
-    from mammorcnn.engine.inference.predictor import slice_output, to_original
-    from mammorcnn.engine.outputs import coco_results
-
-    loaded = load_trained_model(
-        args.weights, args.device, fast=True, proposals=args.proposals, bf16=args.bf16
-    )
-    check_preprocess_overrides(loaded, preprocess_overrides(args))
-    # The checkpoint's preprocessing always decides how the images are prepared.
-    config = DataConfig(preprocess=loaded.preprocess, cache_dir=args.cache_dir)
-    dataset = CocoMammoDataset(gt_path, config, train=False)
-    if dataset.category_ids != loaded.category_ids:
-        raise CheckpointError(
-            loaded.path,
-            f"the model's classes {loaded.categories} differ from the categories of "
-            f"{gt_path}: {[{'id': c['id'], 'name': c['name']} for c in dataset.categories]}",
-        )
-    skipped = dataset.prepare(skip_bad=True) if args.skip_bad else []
-    predictor = Predictor(loaded, args.score_threshold, args.batch_size, args.max_detections)
-    labels = {k + 1: cid for k, cid in enumerate(loaded.category_ids)}
-    results, images = [], []
-    for start in tqdm(range(0, len(dataset), args.batch_size), desc="evaluate", disable=None):
-        indices = range(start, min(start + args.batch_size, len(dataset)))
-        items = [predictor.prepare_item(dataset, i) for i in indices]
-        for index, item, output in zip(indices, items, predictor.run(items)):
-            info = dataset.image_info(index)
-            n = len(output["scores"])
-            for first in range(0, n, MASK_CHUNK):
-                det = to_original(slice_output(output, first, first + MASK_CHUNK), item.record)
-                results += coco_results(info["id"], det, labels)
-            source = resolve_image_path(info["file_name"], dataset.root)
-            images.append(image_entry(info["id"], source, item.record, None, {}, n))
-    if args.out is not None:
-        settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
-        write_predictions(args.out / FILE_NAME, images, results, loaded, settings)
-    return results, skipped
+    return predict_dataset(args.weights, gt_path, options, out_dir=args.out)
 
 
 def _without_images(gt: dict, skipped: list[dict]) -> dict:
