@@ -25,6 +25,15 @@ from mammorcnn.engine.metrics.dice import lesion_dice
 from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, froc
 from mammorcnn.engine.metrics.matching import HitRule
 from mammorcnn.engine.metrics.plots import froc_png, pr_png
+from mammorcnn.engine.report.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, LEVEL, froc_intervals
+from mammorcnn.engine.report.review import (
+    PER_IMAGE_FILE,
+    ground_truth_fingerprint,
+    image_units,
+    review_images,
+    samples_of,
+    write_per_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +54,16 @@ def evaluate_predictions(
     dice_score_threshold: float | None = None,
     gt_source: str = "ground truth",
     predictions_source: str = "predictions",
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    per_image: bool = False,
 ) -> dict:
-    """FROC + COCO mAP (bbox, segm) + per-lesion Dice as one JSON-safe dict.
+    """FROC + COCO mAP (bbox, segm) + per-lesion Dice as one JSON-safe dict, with bootstrap
+    intervals of the FROC over women (``n_resamples``, ``seed``) and a ground-truth fingerprint.
 
-    With ``out_dir``, also writes report.json, froc.png and pr_curve.png there (atomically).
-    ``*_source`` name the inputs in error messages (pass the file paths).
+    With ``out_dir``, also writes report.json, froc.png and pr_curve.png there (atomically),
+    and with ``per_image`` per_image.json: what happened on each image, the input of the HTML
+    review and of `mammorcnn compare`. ``*_source`` name the inputs in errors (file paths).
     """
     rule = HitRule.parse(hit_rule) if isinstance(hit_rule, str) else hit_rule
     image_ids, lesions, gt = load_ground_truth(gt_coco, gt_source)
@@ -61,14 +75,30 @@ def evaluate_predictions(
         dice_score_threshold = froc_result.threshold_at(DICE_FP_RATE)
     dice = lesion_dice(detections, lesions, rule, dice_score_threshold)
     coco = {t: coco_map(gt, predictions, t) for t in ("bbox", "segm")}
+    threshold = froc_result.threshold_at(DICE_FP_RATE)
+    records = review_images(gt, detections, lesions, rule, threshold, dice)
+    _, unit, n_women = image_units(gt["images"])
+    intervals = froc_intervals(samples_of(records), fp_rates, n_resamples, seed)
+    fingerprint = ground_truth_fingerprint(gt_coco)
     report = {
         "n_images": len(image_ids),
+        "n_women": n_women,
         "n_lesions": froc_result.n_lesions,
         "n_predictions": froc_result.n_predictions,
         "hit_rule": {**rule.to_dict(), "description": rule.describe()},
         "froc": froc_result.to_dict(),
         "dice": {**dice.to_dict(), "operating_point_fp_per_image": DICE_FP_RATE},
         "coco": {t: (m.to_dict() if m else None) for t, m in coco.items()},
+        "confidence_intervals": {
+            "method": "percentile bootstrap over women (docs/evaluation.md)",
+            "unit": unit,
+            "n_units": len({r["unit"] for r in records}),
+            "n_resamples": n_resamples,
+            "seed": seed,
+            "level": LEVEL,
+            "froc": intervals,
+        },
+        "ground_truth": {"source": gt_source, "fingerprint": fingerprint},
     }
     if out_dir is not None:
         out = Path(out_dir)
@@ -76,6 +106,9 @@ def evaluate_predictions(
         report["files"] = {"report": REPORT_FILE, "froc_plot": FROC_PLOT, "pr_plot": PR_PLOT}
         atomic_write_bytes(out / FROC_PLOT, froc_png(froc_result, f"FROC, {rule.describe()}"))
         atomic_write_bytes(out / PR_PLOT, pr_png(coco))
+        if per_image:
+            report["files"]["per_image"] = PER_IMAGE_FILE
+            write_per_image(out / PER_IMAGE_FILE, records, fingerprint, DICE_FP_RATE, threshold)
         payload = json.dumps(report, indent=2, allow_nan=False) + "\n"
         atomic_write_bytes(out / REPORT_FILE, payload.encode("utf-8"))
         logger.info("wrote %s, %s and %s in %s", REPORT_FILE, FROC_PLOT, PR_PLOT, out)
@@ -88,16 +121,32 @@ def _fmt(value: float | None, width: int = 7) -> str:
     return f"{value:.3f}".rjust(width)
 
 
+def _interval_lines(ci: dict | None) -> list[str]:
+    """The 95% interval rows under the FROC table, and how they were made."""
+    if not ci:
+        return []
+    froc_ci, mean = ci["froc"], ci["froc"]["mean_sensitivity"] or {}
+    return [
+        "  95% CI low  " + "".join(_fmt(v) for v in froc_ci["lower"]) + _fmt(mean.get("lower")),
+        "  95% CI high " + "".join(_fmt(v) for v in froc_ci["upper"]) + _fmt(mean.get("upper")),
+        f"  (bootstrap over {ci['n_units']} {'women' if ci['unit'] == 'patient_id' else 'images'}"
+        f", {ci['n_resamples']} resamples, seed {ci['seed']})",
+    ]
+
+
 def format_report(report: dict) -> str:
     """The report as a plain-text table for the terminal."""
     f = report["froc"]
+    women = report.get("n_women")
     lines = [
-        f"{report['n_images']} images, {report['n_lesions']} lesions, "
+        f"{report['n_images']} images{'' if women is None else f' of {women} women'}, "
+        f"{report['n_lesions']} lesions, "
         f"{report['n_predictions']} predictions; hit rule: {report['hit_rule']['description']}",
         "",
         "FROC          " + "".join(f"{r:>7g}" for r in f["fp_rates"]) + "   mean",
         "  sensitivity " + "".join(_fmt(s) for s in f["sensitivities"])
         + _fmt(f["mean_sensitivity"]),
+        *_interval_lines(report.get("confidence_intervals")),
         "",
         "COCO        AP   AP50   AP75    APs    APm    APl  AR100",
     ]  # fmt: skip
