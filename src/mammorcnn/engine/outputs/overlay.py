@@ -72,6 +72,64 @@ def _display_mask(
     return np.asarray(small) >= 128, r0, c0
 
 
+def display_canvas(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
+    """(uint8 RGB of the windowed image downscaled to at most ``max_side``, sx, sy): the exact
+    per-axis factors from original to display pixels."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError(f"image must be 2-D, got shape {img.shape}")
+    h, w = img.shape
+    scale = min(1.0, max_side / max(h, w))
+    out_w, out_h = max(1, round(w * scale)), max(1, round(h * scale))
+    if scale < 1.0:
+        img = np.asarray(Image.fromarray(img).resize((out_w, out_h), Image.BOX))
+    return np.repeat(window_to_uint8(img)[..., None], 3, axis=2), out_w / w, out_h / h
+
+
+def draw_contour(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    colour: tuple[int, int, int],
+    sx: float,
+    sy: float,
+    thickness: int = 1,
+) -> None:
+    """Paint the contour of a full-resolution bool mask onto the display canvas, in place."""
+    out_h, out_w = rgb.shape[:2]
+    found = _display_mask(mask, sx, sy, (out_h, out_w))
+    if found is None:
+        return
+    small, r0, c0 = found
+    edge = small & ~ndimage.binary_erosion(small, border_value=0)
+    if thickness > 1:
+        edge = ndimage.binary_dilation(edge, iterations=thickness - 1)
+    rr, cc = np.nonzero(edge)
+    rgb[np.minimum(rr + r0, out_h - 1), np.minimum(cc + c0, out_w - 1)] = colour
+
+
+def draw_box_label(
+    draw: ImageDraw.ImageDraw,
+    box: tuple[float, float, float, float],
+    text: str,
+    colour: tuple[int, int, int],
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    width: int,
+    canvas_w: int,
+) -> None:
+    """A display-pixel box with ``text`` on black above it (inside when there is no room)."""
+    x1, y1, x2, y2 = box
+    draw.rectangle([x1, y1, x2, y2], outline=colour, width=width)
+    if not text:
+        return
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    tw, th = right - left, bottom - top
+    # Above the box when there is room, else just inside its top edge; never off-image.
+    ty = y1 - th - 6 if y1 - th - 6 >= 0 else y1 + 2
+    tx = min(max(x1, 0), max(canvas_w - tw - 6, 0))
+    draw.rectangle([tx, ty, tx + tw + 6, ty + th + 6], fill=(0, 0, 0))
+    draw.text((tx + 3 - left, ty + 3 - top), text, fill=colour, font=font)
+
+
 def render_overlay(
     image: np.ndarray,
     detections: Mapping[str, Any] | Detections,
@@ -80,48 +138,25 @@ def render_overlay(
     mask_threshold: float = 0.5,
 ) -> np.ndarray:
     """uint8 RGB overlay (also usable for TensorBoard): contours, boxes and "k: score"."""
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim != 2:
-        raise ValueError(f"image must be 2-D, got shape {img.shape}")
     det = as_detections(detections)
     det = det.keep(det.scores >= score_threshold)
-    h, w = img.shape
-    scale = min(1.0, max_side / max(h, w))
-    out_w, out_h = max(1, round(w * scale)), max(1, round(h * scale))
-    sx, sy = out_w / w, out_h / h  # exact per-axis factors of the resize below
-    if scale < 1.0:
-        img = np.asarray(Image.fromarray(img).resize((out_w, out_h), Image.BOX))
-    rgb = np.repeat(window_to_uint8(img)[..., None], 3, axis=2)
+    rgb, sx, sy = display_canvas(image, max_side)
+    out_h, out_w = rgb.shape[:2]
     masks = det.binary_masks(mask_threshold)
     thickness = max(1, round(max(out_w, out_h) / 800))
     order = np.argsort(det.scores, kind="stable")  # best drawn last, on top
     for k in order:
-        colour = PALETTE[int(k) % len(PALETTE)]
         if masks is not None:
-            found = _display_mask(masks[k], sx, sy, (out_h, out_w))
-            if found is not None:
-                small, r0, c0 = found
-                edge = small & ~ndimage.binary_erosion(small, border_value=0)
-                if thickness > 1:
-                    edge = ndimage.binary_dilation(edge, iterations=thickness - 1)
-                rr, cc = np.nonzero(edge)
-                rgb[np.minimum(rr + r0, out_h - 1), np.minimum(cc + c0, out_w - 1)] = colour
+            draw_contour(rgb, masks[k], PALETTE[int(k) % len(PALETTE)], sx, sy, thickness)
     canvas = Image.fromarray(rgb)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=max(12, round(max(out_w, out_h) / 70)))
     for k in order:
-        colour = PALETTE[int(k) % len(PALETTE)]
         bx1, by1, bx2, by2 = (float(v) for v in det.boxes[k])
-        x1, y1, x2, y2 = bx1 * sx, by1 * sy, bx2 * sx, by2 * sy
-        draw.rectangle([x1, y1, x2, y2], outline=colour, width=max(1, thickness // 2))
+        box = (bx1 * sx, by1 * sy, bx2 * sx, by2 * sy)
         text = f"{k + 1}: {det.scores[k]:.2f}"
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        tw, th = right - left, bottom - top
-        # Above the box when there is room, else just inside its top edge; never off-image.
-        ty = y1 - th - 6 if y1 - th - 6 >= 0 else y1 + 2
-        tx = min(max(x1, 0), max(out_w - tw - 6, 0))
-        draw.rectangle([tx, ty, tx + tw + 6, ty + th + 6], fill=(0, 0, 0))
-        draw.text((tx + 3 - left, ty + 3 - top), text, fill=colour, font=font)
+        colour = PALETTE[int(k) % len(PALETTE)]
+        draw_box_label(draw, box, text, colour, font, max(1, thickness // 2), out_w)
     return np.asarray(canvas)
 
 
