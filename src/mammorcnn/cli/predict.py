@@ -4,6 +4,9 @@ Outputs, all in the original image's pixels and each written atomically (see
 docs/evaluation.md): predictions.json, per image NAME_mask.png and NAME_overlay.png, and for
 DICOM inputs NAME_seg.dcm. A bad input stops the run with one line naming it; with
 --skip-bad it is skipped with a warning and listed in skipped.json.
+
+With --dicomweb URL the images come from a PACS instead (QIDO-RS/WADO-RS) and --push stores
+the SEGs back into their studies (STOW-RS); see mammorcnn.engine.dicomweb.
 """
 
 from __future__ import annotations
@@ -86,10 +89,10 @@ def preprocess_overrides(args: argparse.Namespace) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="INPUT",
-        help="DICOM/PNG/TIFF/PGM files or folders (searched recursively)",
+        help="DICOM/PNG/TIFF/PGM files or folders (searched recursively); or use --dicomweb",
     )
     parser.add_argument(
         "--weights",
@@ -106,6 +109,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-seg", action="store_true", help="do not write DICOM SEG files")
     parser.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
+    add_dicomweb_arguments(parser)
+
+
+def add_dicomweb_arguments(parser: argparse.ArgumentParser) -> None:
+    """Images from a PACS; credentials only from the environment (never the command line)."""
+    group = parser.add_argument_group(
+        "DICOMweb (credentials from MAMMORCNN_DICOMWEB_USER + MAMMORCNN_DICOMWEB_PASSWORD, "
+        "or MAMMORCNN_DICOMWEB_TOKEN)"
+    )
+    group.add_argument("--dicomweb", metavar="URL", help="DICOMweb base URL of the PACS")
+    group.add_argument(
+        "--study", action="append", default=[], metavar="UID", help="StudyInstanceUID (repeatable)"
+    )
+    group.add_argument(
+        "--since", metavar="YYYY-MM-DD", help="every study with a StudyDate on or after this day"
+    )
+    group.add_argument(
+        "--push", action="store_true", help="store each DICOM SEG into its study (STOW-RS)"
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="--push even where the same weights and settings already stored a SEG",
+    )
+    group.add_argument(
+        "--dicomweb-timeout", type=float, metavar="SECONDS", help="per request (default 60)"
+    )
+    group.add_argument(
+        "--dicomweb-insecure",
+        action="store_true",
+        help="do not verify the server's TLS certificate (test servers only; logs a warning)",
+    )
+
+
+def open_dicomweb(args: argparse.Namespace):  # noqa: ANN201 - DicomwebInputs or None
+    """The PACS images of --dicomweb (queried now: a bad study fails before the model loads)."""
+    remote_only = args.study or args.since or args.push or args.force
+    if args.dicomweb is None:
+        if not args.inputs:
+            raise ConfigError("give INPUT files or folders, or --dicomweb URL with --study/--since")
+        if remote_only:
+            raise ConfigError("--study, --since, --push and --force need --dicomweb URL")
+        return None
+    if args.inputs:
+        raise ConfigError("give either INPUT files or --dicomweb, not both")
+    if not args.study and not args.since:
+        raise ConfigError("--dicomweb needs --study UID or --since YYYY-MM-DD")
+    if args.push and args.no_seg:
+        raise ConfigError("--push stores the SEGs that --no-seg leaves out")
+    from mammorcnn.engine.dicomweb import DicomwebInputs
+
+    return DicomwebInputs(
+        args.dicomweb, args.study, args.since, args.dicomweb_insecure, args.dicomweb_timeout
+    )
 
 
 @contextmanager
@@ -151,28 +208,30 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    paths = find_inputs(args.inputs, exclude=args.out)
+    remote = open_dicomweb(args)
+    paths = remote.instances if remote else find_inputs(args.inputs, exclude=args.out)
+    label = remote.label if remote else str
     loaded = load_trained_model(
         args.weights, args.device, fast=True, proposals=args.proposals, bf16=args.bf16
     )
     check_preprocess_overrides(loaded, preprocess_overrides(args))
     predictor = Predictor(loaded, args.score_threshold, args.batch_size, args.max_detections)
     out = out_folder(args.out)
-    names = unique_output_names(output_stem(p) for p in paths)
+    names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
     writer = ImageWriter(out, loaded, seg=not args.no_seg, overlay=not args.no_overlay)
     skipped: list[dict[str, Any]] = []
 
-    def skip(path: Path, kind: str, error: MammoError) -> None:
-        if not args.skip_bad:
+    def skip(path: Any, kind: str, error: MammoError) -> None:
+        if not args.skip_bad or getattr(error, "fatal", False):
             raise error
-        log.warning("skipped %s: %s", path, error)
+        log.warning("skipped %s: %s", label(path), error)
         problem = getattr(error, "problem", None) or str(error)
-        skipped.append({"file": str(path), "kind": kind, "problem": problem})
+        skipped.append({"file": label(path), "kind": kind, "problem": problem})
 
     def prepared():  # noqa: ANN202 - yields (image id, output name, PreparedImage)
         for image_id, (path, name) in enumerate(zip(paths, names), start=1):
             try:
-                yield image_id, name, predictor.prepare_file(path)
+                yield image_id, name, predictor.prepare_file(remote.fetch(path) if remote else path)
             except MammoError as error:
                 skip(path, "image", error)
 
@@ -183,12 +242,21 @@ def _run(args: argparse.Namespace) -> int:
             for (image_id, name, item), det in zip(batch, detections):
                 # e.g. a DICOM without the UIDs a SEG must reference
                 writer.write(image_id, name, item, det, lambda e, p=item.source: skip(p, "seg", e))
+                if remote:
+                    remote.release(item.source)
             bar.update(len(batch))
         bar.update(len(paths) - bar.n)  # skipped files
     settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
-    write_predictions(out / FILE_NAME, writer.images, writer.results, loaded, settings)
+    images = remote.entries(writer.images) if remote else writer.images
+    write_predictions(out / FILE_NAME, images, writer.results, loaded, settings)
     if args.skip_bad:
         write_json(skipped, out / SKIPPED_FILE, indent=1)
+    if remote:
+        identity = {**settings, "proposals": args.proposals, "bf16": args.bf16}
+        pushed = remote.finish(out, writer.images, loaded.path, identity, args.push, args.force)
+        remote.close()
+        if args.push:
+            print(f"stored {len(pushed.stored)} SEG(s); {len(pushed.kept)} already stored")
     print(
         f"{len(writer.images)} image(s), {len(writer.results)} detection(s) with score >= "
         f"{args.score_threshold:g}; {len(skipped)} skipped; outputs in {out}"
