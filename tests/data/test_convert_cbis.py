@@ -1,8 +1,11 @@
 """CBIS-DDSM: CSV paths resolved in a TCIA-style download, ROI mask found by content, mask
-size mismatches resized or reported, Mass/Calc copies of one mammogram merged."""
+size mismatches resized or reported, Mass/Calc copies of one mammogram merged within a split and
+kept apart across the official splits, editor line numbers, paths relative to the JSON."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 from mammorcnn.data.coco import annotation_mask, load_coco
 from mammorcnn.data.convert import convert_dataset
-from mammorcnn.errors import AnnotationError
+from mammorcnn.errors import AnnotationError, ConfigError
 
 HEADER = (
     "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,"
@@ -85,6 +88,11 @@ def write_cbis(root: Path, writer: Callable[..., Path], mask_2: np.ndarray = MAS
     roi_c = d.dicom("Calc-Test_P_00001_LEFT_CC_1", "41", "1-1.dcm", _mask(60, 40, 40, 44, 30, 34))
     calc = d.row("P_00001", "LEFT", "CC", 1, "calcification", "BENIGN", full_c, roi_c, roi_c)
     (root / "calc_case_description_test_set.csv").write_text(f"{HEADER}\n{calc}\n")
+    # the Calc- copy of P_00002's right MLO mammogram in the same (training) split
+    full_d = d.dicom("Calc-Training_P_00002_RIGHT_MLO", "32", "1-1.dcm", np.ones((50, 50)) * 9)
+    roi_d = d.dicom("Calc-Training_P_00002_RIGHT_MLO_1", "42", "1-1.dcm", _mask(50, 50, 1, 4, 1, 4))
+    calc = d.row("P_00002", "RIGHT", "MLO", 1, "calcification", "MALIGNANT", full_d, roi_d, roi_d)
+    (root / "calc_case_description_train_set.csv").write_text(f"{HEADER}\n{calc}\n")
     return root
 
 
@@ -106,18 +114,28 @@ def test_masses_resolved_by_content_and_resized(tmp_path: Path, dicom_writer: Ca
     assert np.array_equal(masks[2], MASK_3 > 0)
     assert [a["bbox"] for a in coco["annotations"]][0] == [5.0, 10.0, 10.0, 10.0]
     assert all(a["roi_mask"].endswith(".dcm") for a in coco["annotations"])
-    assert report.ignored == {"calcification": 1} and report.n_negative_images == 0
+    assert report.ignored == {"calcification": 2} and report.n_negative_images == 0
+    # the calcifications are not annotated here, so the images say that they hold them
+    assert [i["has_other_findings"] for i in coco["images"]] == [["calcification"]] * 2
 
 
-def test_mass_and_calc_copies_merge_and_pathology(tmp_path: Path, dicom_writer: Callable) -> None:
+def test_copies_merge_within_a_split_and_pathology(tmp_path: Path, dicom_writer: Callable) -> None:
     src = write_cbis(tmp_path / "cbis", dicom_writer)
     out = tmp_path / "out" / "coco.json"
     convert_dataset("cbis-ddsm", src, out, lesion_types=("mass", "calcification"))
     coco = load_coco(out, root=out.parent)
-    assert len(coco["images"]) == 2
-    lesions = sorted(a["lesion_type"] for a in coco["annotations"] if a["image_id"] == 1)
-    assert lesions == ["calcification", "mass", "mass"]  # one image, both copies' lesions
-    assert coco["images"][0]["file_name"].startswith(str(src))  # outside the JSON's folder
+    keys = [(i["patient_id"], i["view"], i["split"]) for i in coco["images"]]
+    # CSVs in name order: calc test, calc train, mass train
+    assert keys == [
+        ("P_00001", "CC", "test"),
+        ("P_00002", "MLO", "train"),
+        ("P_00001", "CC", "train"),
+    ]
+    per_image = [[a["lesion_type"] for a in coco["annotations"] if a["image_id"] == i] for i in (1, 2, 3)]  # fmt: skip
+    # P_00002's Calc-Training and Mass-Training copies: one image with both lesions
+    assert per_image == [["calcification"], ["calcification", "mass"], ["mass", "mass"]]
+    # outside the JSON's folder: still relative to it
+    assert coco["images"][0]["file_name"].startswith("../cbis/CBIS-DDSM/Calc-Test_P_00001_")
     convert_dataset("cbis-ddsm", src, out, class_mapping="pathology")
     labels = {a["roi_mask"].split("/")[-4]: a["category_id"] for a in load_coco(out)["annotations"]}
     assert labels == {  # MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK
@@ -125,6 +143,68 @@ def test_mass_and_calc_copies_merge_and_pathology(tmp_path: Path, dicom_writer: 
         "Mass-Training_P_00001_LEFT_CC_2": 1,
         "Mass-Training_P_00002_RIGHT_MLO_1": 1,
     }
+
+
+def test_official_split_kept_and_written(tmp_path: Path, dicom_writer: Callable) -> None:
+    """P_00001 LEFT CC has Mass-Training lesions and a Calc-Test lesion: two images, each with
+    its own split's lesions, each marked with what the other copy holds."""
+    src = write_cbis(tmp_path / "cbis", dicom_writer)
+    out = src / "coco.json"
+    report = convert_dataset(
+        "cbis-ddsm", src, out, lesion_types=("mass", "calcification"), official_split=True
+    )
+    coco = load_coco(out, root=src)
+    test_image = next(i for i in coco["images"] if i["split"] == "test")
+    assert test_image["cbis_case"] == "Calc-Test_P_00001_LEFT_CC"
+    assert test_image["other_split_copies"] == ["Mass-Training_P_00001_LEFT_CC"]
+    assert test_image["has_other_findings"] == ["mass"]
+    train_image = next(
+        i for i in coco["images"] if i["cbis_case"] == "Mass-Training_P_00001_LEFT_CC"
+    )
+    assert train_image["split"] == "train" and train_image["has_other_findings"] == [
+        "calcification"
+    ]
+    assert report.per_split == {"train": 2, "test": 1}
+    assert report.split_files == {"test": src / "coco_test.json", "train": src / "coco_train.json"}
+    train, test = (load_coco(src / f"coco_{s}.json", root=src) for s in ("train", "test"))
+    assert [i["id"] for i in train["images"]] == [2, 3] and [i["id"] for i in test["images"]] == [1]
+    assert [a["lesion_type"] for a in test["annotations"]] == ["calcification"]
+    assert sorted(a["image_id"] for a in train["annotations"]) == [2, 2, 3, 3]
+    assert any("1 patient(s) have images in both official splits" in n for n in report.notes)
+    with pytest.raises(ConfigError, match="inbreast has no official split"):
+        convert_dataset("inbreast", src, out, official_split=True)
+
+
+def test_error_names_the_editor_line(tmp_path: Path, dicom_writer: Callable) -> None:
+    """CBIS paths end in a newline inside their quotes and rows end in CRLF: the record after
+    such a row starts two lines further down."""
+    src = write_cbis(tmp_path / "cbis", dicom_writer)
+    csv = src / "mass_case_description_train_set.csv"
+    lines = csv.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[-1] = f'"{fields[-1]}\n"'  # the ROI path as the real CSVs quote it
+    bad = lines[3].replace("Mass-Training_P_00002_RIGHT_MLO/", "Nope/", 1)
+    csv.write_bytes("\r\n".join([lines[0], ",".join(fields), lines[2], bad]).encode() + b"\r\n")
+    with pytest.raises(AnnotationError, match=r"train_set.csv \(line 5\): no DICOM found") as e:
+        convert_dataset("cbis-ddsm", src, tmp_path / "c.json")
+    assert "\n" not in str(e.value)
+
+
+def test_every_path_relative_to_the_json_so_the_folder_can_move(
+    tmp_path: Path, dicom_writer: Callable
+) -> None:
+    src = write_cbis(tmp_path / "data" / "cbis", dicom_writer)
+    out = tmp_path / "data" / "coco" / "cbis.json"
+    convert_dataset("cbis-ddsm", src, out)
+    text = out.read_text()
+    assert str(tmp_path) not in text  # no absolute path anywhere
+    shutil.move(tmp_path / "data", tmp_path / "moved")
+    moved = tmp_path / "moved" / "coco" / "cbis.json"
+    coco = load_coco(moved, root=moved.parent)  # checks every image file exists
+    for ann in coco["annotations"]:
+        assert ann["roi_mask"].startswith("../cbis/CBIS-DDSM/Mass-Training_P_0000")
+        assert (moved.parent / ann["roi_mask"]).is_file()
+    assert json.loads(text)["images"][0]["file_name"].startswith("../cbis/CBIS-DDSM/")
 
 
 def test_literal_csv_layout_is_found(tmp_path: Path, dicom_writer: Callable) -> None:
@@ -155,12 +235,12 @@ def test_bad_roi_masks(tmp_path: Path, dicom_writer: Callable, mask_2: np.ndarra
     out = tmp_path / "coco.json"
     with pytest.raises(AnnotationError, match=problem) as info:
         convert_dataset("cbis-ddsm", src, out)
-    assert "mass_case_description_train_set.csv (row 3)" in str(info.value)
+    assert "mass_case_description_train_set.csv (line 3)" in str(info.value)
     with pytest.warns(UserWarning, match=problem):
         report = convert_dataset("cbis-ddsm", src, out, skip_bad=True)
     # the whole image goes, not just its bad lesion (that would fake a negative)
     assert [i["patient_id"] for i in load_coco(out)["images"]] == ["P_00002"]
-    assert report.skipped[0]["image"] == "P_00001_L_CC"
+    assert report.skipped[0]["image"] == "P_00001_L_CC/train"
 
 
 def test_missing_files_and_columns(tmp_path: Path, dicom_writer: Callable) -> None:

@@ -33,7 +33,29 @@ def test_paths_are_rebased_and_content_kept(tmp_path: Path) -> None:
         assert coco["annotations"] == load_coco(src)["annotations"]
         assert report.n_images == 2 and report.n_annotations == 3 and report.n_box_only == 1
         assert report.n_negative_images == 1 and report.per_category == {"mass": 3}
-    assert coco["images"][0]["file_name"] == str(tmp_path / "src" / "img" / "a.png")
+    assert coco["images"][0]["file_name"] == "../src/img/a.png"  # relative: the tree can move
+
+
+def test_official_split_from_the_images_split_fields(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    obj = json.loads(src.read_text())
+    obj["images"][0]["split"], obj["images"][1]["split"] = "test", "train"
+    src.write_text(json.dumps(obj))
+    report = convert_dataset("coco", src, tmp_path / "out" / "all.json", official_split=True)
+    parts = {k: load_coco(v, root=v.parent) for k, v in report.split_files.items()}
+    assert {k: [i["id"] for i in v["images"]] for k, v in parts.items()} == {
+        "test": [1],
+        "train": [2],
+    }
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "all.json",
+        "all_test.json",
+        "all_train.json",
+    ]
+    del obj["images"][1]["split"]
+    src.write_text(json.dumps(obj))
+    with pytest.raises(AnnotationError, match="has no official split"):
+        convert_dataset("coco", src, tmp_path / "out" / "all.json", official_split=True)
 
 
 def test_missing_image_file_strict_and_skipped(tmp_path: Path) -> None:

@@ -64,7 +64,8 @@ def _roi_plist(*rois: tuple[str, list[str]]) -> bytes:
 def write_inbreast(root: Path, dicom_writer: Callable[..., Path], xml_201: bytes | None = None):
     (root / "AllDICOMs").mkdir(parents=True)
     (root / "AllXML").mkdir()
-    for name in ("101_aaa_MG_L_CC_ANON", "102_aaa_MG_L_MLO_ANON", "201_bbb_MG_R_CC_ANON"):
+    # INbreast's file names say ML for the views its table calls MLO
+    for name in ("101_aaa_MG_L_CC_ANON", "102_aaa_MG_L_ML_ANON", "201_bbb_MG_R_CC_ANON"):
         dicom_writer(root / "AllDICOMs" / f"{name}.dcm", np.zeros((H, W), np.uint16))
     (root / "AllXML" / "101.xml").write_text(XML_101)
     spiculated = ("Spiculated Region", ["(1, 1)", "(5, 1)", "(5, 5)"])
@@ -92,9 +93,16 @@ def test_polygons_patients_and_negatives(tmp_path: Path, dicom_writer: Callable)
     assert first["bbox"] == [10.0, 20.0, 20.0, 10.0] and first["area"] == 200
     mask = annotation_mask(first, H, W)
     assert mask[20:30, 10:30].all() and mask.sum() == 200
-    assert [a["image_id"] for a in coco["annotations"]] == [1, 3]
-    assert report.n_negative_images == 1
-    assert report.ignored == {"Calcification": 1, "Cluster": 1, "Spiculated Region": 1}
+    # "Spiculated Region" is a mass's outline: a mass, not dropped
+    assert [(a["image_id"], a["inbreast_name"]) for a in coco["annotations"]] == [
+        (1, "Mass"),
+        (3, "Mass"),
+        (3, "Spiculated Region"),
+    ]
+    assert report.n_negative_images == 1 and report.n_other_findings_only == 0
+    assert report.ignored == {"Calcification": 1, "Cluster": 1}
+    assert [i.get("has_other_findings") for i in coco["images"]] == [["calcification"], None, None]
+    assert [i["view_source"] for i in coco["images"]] == ["INbreast.csv"] * 3
 
 
 def test_calcifications_points_and_birads_pathology(tmp_path: Path, dicom_writer: Callable) -> None:
@@ -102,13 +110,14 @@ def test_calcifications_points_and_birads_pathology(tmp_path: Path, dicom_writer
     out = tmp_path / "coco.json"
     convert_dataset("inbreast", src, out, lesion_types=("mass", "calcification"))
     anns = load_coco(out)["annotations"]
-    assert [a["lesion_type"] for a in anns] == ["mass", "calcification", "calcification", "mass"]
+    types = [a["lesion_type"] for a in anns]
+    assert types == ["mass", "calcification", "calcification", "mass", "mass"]
     disk = annotation_mask(anns[1], H, W)
     rows, cols = np.nonzero(disk)
     assert (rows.mean(), cols.mean()) == pytest.approx((60.5, 40.5), abs=0.1)
     assert disk.sum() == pytest.approx(np.pi * 25, rel=0.15)
     convert_dataset("inbreast", src, out, class_mapping="pathology")
-    assert [a["category_id"] for a in load_coco(out)["annotations"]] == [2, 1]  # 4c, 2
+    assert [a["category_id"] for a in load_coco(out)["annotations"]] == [2, 1, 1]  # 4c, 2, 2
 
 
 BAD = {

@@ -1,4 +1,5 @@
-"""VinDr-Mammo: box-only annotations, sizes from DICOM headers, study = patient, bad rows."""
+"""VinDr-Mammo: box-only annotations, sizes from DICOM headers, study = patient, one
+annotation per row, official split, images holding only unselected findings marked, bad rows."""
 
 from __future__ import annotations
 
@@ -53,11 +54,62 @@ def test_boxes_negatives_and_patients(tmp_path: Path, dicom_writer: Callable[...
 def test_lesion_types_and_birads_pathology(tmp_path: Path, dicom_writer: Callable) -> None:
     src = write_vindr(tmp_path / "vindr", dicom_writer)
     out = tmp_path / "coco.json"
-    convert_dataset("vindr-mammo", src, out, lesion_types=("mass", "calcification"))
-    assert [a["category_id"] for a in load_coco(out)["annotations"]] == [1, 1, 2]
+    convert_dataset("vindr-mammo", src, out, lesion_types=("calcification", "mass"))
+    anns = load_coco(out)["annotations"]
+    # the Mass + Suspicious Calcification row is one lesion: the first selected type given
+    assert [(a["image_id"], a["category_id"], a["lesion_type"]) for a in anns] == [
+        (1, 2, "mass"),
+        (3, 1, "calcification"),
+    ]
+    assert anns[1]["finding_categories"] == ["Mass", "Suspicious Calcification"]
     convert_dataset("vindr-mammo", src, out, class_mapping="pathology")
     labels = [(a["image_id"], a["category_id"]) for a in load_coco(out)["annotations"]]
     assert labels == [(1, 2), (3, 1)]  # BI-RADS 4 -> malignant, 3 -> benign
+
+
+def test_a_row_with_several_categories_is_one_annotation(
+    tmp_path: Path, dicom_writer: Callable
+) -> None:
+    """The full file has 151 such duplicates with --classes pathology; here: none."""
+    src = write_vindr(tmp_path / "vindr", dicom_writer)
+    out = tmp_path / "coco.json"
+    report = convert_dataset(
+        "vindr-mammo", src, out, lesion_types=("mass", "calcification"), class_mapping="pathology"
+    )
+    anns = load_coco(out)["annotations"]
+    boxes = [(a["image_id"], a["category_id"], tuple(a["bbox"])) for a in anns]
+    assert boxes == [(1, 2, (5.5, 10.0, 15.0, 20.0)), (3, 1, (30.0, 40.0, 10.0, 20.0))]
+    assert report.n_annotations == 2 and report.ignored == {"Architectural Distortion": 1}
+
+
+OTHER_ONLY = [
+    "s1,x,i1,L,CC,60,40,,,['Focal Asymmetry'],BI-RADS 3,5,10,20,30,training",
+    "s1,x,i1,L,CC,60,40,,,['Suspicious Lymph Node'],BI-RADS 3,5,10,20,30,training",
+    "s1,x,i2,L,R-MLO,60,40,,,['No Finding'],,,,,,training",
+    "s2,x,i3,R,CC,60,40,,,\"['Mass', 'Global Asymmetry']\",BI-RADS 4,30,40,50,70,test",
+]
+
+
+def test_other_findings_marked_views_and_split(tmp_path: Path, dicom_writer: Callable) -> None:
+    src = write_vindr(tmp_path / "vindr", dicom_writer, OTHER_ONLY)
+    out = tmp_path / "coco.json"
+    report = convert_dataset("vindr-mammo", src, out, official_split=True)
+    images = load_coco(out)["images"]
+    # i1 holds an asymmetry and a lymph node: not a normal mammogram. i3's asymmetry is the
+    # same lesion as its mass (one row), so i3 is not marked.
+    assert [i.get("has_other_findings") for i in images] == [
+        ["asymmetry", "suspicious_lymph_node"],
+        None,
+        None,
+    ]
+    assert report.n_negative_images == 2 and report.n_other_findings_only == 1
+    assert [(i["view"], i["split"]) for i in images] == [
+        ("CC", "train"),
+        ("MLO", "train"),
+        ("CC", "test"),
+    ]
+    test = load_coco(tmp_path / "coco_test.json")
+    assert [i["id"] for i in test["images"]] == [3] and len(test["annotations"]) == 1
 
 
 def test_box_is_clipped_to_the_image(tmp_path: Path, dicom_writer: Callable) -> None:
@@ -84,7 +136,7 @@ def test_bad_rows(tmp_path: Path, dicom_writer: Callable, case: str) -> None:
     out = tmp_path / "coco.json"
     with pytest.raises(AnnotationError, match=problem) as info:
         convert_dataset("vindr-mammo", src, out)
-    assert "finding_annotations.csv (row 2)" in str(info.value) and not out.exists()
+    assert "finding_annotations.csv (line 2)" in str(info.value) and not out.exists()
     with pytest.warns(UserWarning, match=problem):
         report = convert_dataset("vindr-mammo", src, out, skip_bad=True)
     assert [i["patient_id"] for i in load_coco(out)["images"]] == ["s2"]

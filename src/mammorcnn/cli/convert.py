@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mammorcnn.cli.predict import warnings_as_log
+
+if TYPE_CHECKING:
+    from mammorcnn.data.convert import ConvertReport
 
 log = logging.getLogger("mammorcnn.convert")
 
@@ -44,7 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-bad",
         action="store_true",
-        help="leave out images with a problem (warning; listed in skipped.json beside OUT.json)",
+        help="leave out images with a problem (one summary by cause; every one listed in "
+        "skipped.json beside OUT.json)",
+    )
+    parser.add_argument(
+        "--official-split",
+        action="store_true",
+        help="also write OUT_train.json and OUT_test.json from the dataset's own split "
+        "(cbis-ddsm, vindr; coco: the images' 'split' fields)",
     )
 
 
@@ -60,15 +71,39 @@ def run(args: argparse.Namespace) -> int:
             lesion_types=lesion_types,
             class_mapping=args.classes,
             skip_bad=args.skip_bad,
+            official_split=args.official_split,
         )
+    for line in summary_lines(report):
+        print(line)
+    return 0
+
+
+def summary_lines(report: ConvertReport) -> list[str]:
+    """The report in a few lines: counts, what was left aside and what the numbers rest on."""
     categories = ", ".join(f"{name} {n}" for name, n in report.per_category.items())
-    print(
+    lines = [
         f"{report.out_json}: {report.n_images} image(s) ({report.n_negative_images} without "
         f"lesions), {report.n_annotations} annotation(s) ({categories}; "
         f"{report.n_box_only} box-only)"
-    )
+    ]
+    if report.n_other_findings_only:
+        lines.append(
+            f"{report.n_other_findings_only} of the images without lesions hold findings of "
+            "other types (marked has_other_findings; not normal mammograms)"
+        )
+    if report.per_split:
+        lines.append("official split: " + _counts(report.per_split))
     if report.ignored:
-        print("ignored findings: " + ", ".join(f"{k} {v}" for k, v in report.ignored.items()))
+        lines.append("ignored findings (types not selected): " + _counts(report.ignored))
+    if report.unknown:
+        lines.append("unknown names, not converted: " + _counts(report.unknown))
+    lines += [f"note: {note}" for note in report.notes]
+    for name, path in report.split_files.items():
+        lines.append(f"{name} split written to {path}")
     if report.skipped_json is not None:
-        print(f"{len(report.skipped)} item(s) skipped, listed in {report.skipped_json}")
-    return 0
+        lines.append(f"{len(report.skipped)} item(s) skipped, listed in {report.skipped_json}")
+    return lines
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())

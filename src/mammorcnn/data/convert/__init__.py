@@ -1,8 +1,9 @@
 """``mammorcnn convert``: public dataset annotations -> one validated COCO JSON.
 
 Each format has its own small module; this is the one place a format name becomes a function.
-Output image entries point at the original files (relative to the JSON's folder when they lie
-below it, absolute otherwise) and carry ``patient_id`` for :func:`mammorcnn.data.split`.
+Every path in the output points at an original file relative to the JSON's folder (``../`` where
+needed), so a dataset folder moved with its JSON still works; images carry ``patient_id`` for
+:func:`mammorcnn.data.split` and, where the dataset has one, their official ``split``.
 """
 
 from __future__ import annotations
@@ -12,26 +13,28 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mammorcnn.data.coco import load_coco, write_coco, write_json_atomic
+from mammorcnn.data.convert.builder import OTHER_FINDINGS, CocoBuilder
 from mammorcnn.data.convert.cbis import convert_cbis
-from mammorcnn.data.convert.common import CLASS_MAPPINGS, LESION_TYPES, CocoBuilder, ConvertReport
+from mammorcnn.data.convert.common import CLASS_MAPPINGS, LESION_TYPES, VIEWS, ConvertReport
 from mammorcnn.data.convert.inbreast import convert_inbreast
 from mammorcnn.data.convert.mias import convert_mias
+from mammorcnn.data.convert.output import relative_to, write_splits
 from mammorcnn.data.convert.vindr import convert_vindr
 from mammorcnn.errors import AnnotationError, ConfigError
 
 
 def _convert_coco(
-    src: Path, out_json: Path, skip_bad: bool, report: ConvertReport
+    src: Path, out_json: Path, skip_bad: bool, official_split: bool, report: ConvertReport
 ) -> ConvertReport:
     """COCO in, COCO out: validated (image files must exist), paths re-based to the output."""
     if not src.is_file():
         raise AnnotationError(src, "expected a COCO JSON file")
     coco = load_coco(src, root=src.parent, skip_bad=skip_bad, skipped=report.skipped)
-    base = Path(os.path.abspath(out_json.parent))
     for img in coco["images"]:
-        path = Path(os.path.abspath(src.parent / img["file_name"]))
-        img["file_name"] = os.path.relpath(path, base) if path.is_relative_to(base) else str(path)
+        img["file_name"] = relative_to(src.parent / img["file_name"], out_json)
     write_coco(coco, out_json)
+    if official_split:  # the images' own ``split`` fields
+        report.split_files = write_splits(coco, out_json)
     report.n_images, report.n_annotations = len(coco["images"]), len(coco["annotations"])
     report.n_negative_images = report.n_images - len({a["image_id"] for a in coco["annotations"]})
     report.n_box_only = sum(1 for a in coco["annotations"] if a.get("mammorcnn_box_only"))
@@ -43,6 +46,8 @@ def _convert_coco(
     return report
 
 
+# Formats whose publisher fixes a train/test split (written as each image's ``split``).
+OFFICIAL_SPLITS = ("cbis-ddsm", "vindr-mammo", "coco")
 FORMATS: dict[str, Callable[[Path, CocoBuilder], None] | None] = {
     "cbis-ddsm": convert_cbis,
     "inbreast": convert_inbreast,
@@ -64,6 +69,7 @@ def convert_dataset(
     lesion_types: Sequence[str] = ("mass",),
     class_mapping: str = "mass",
     skip_bad: bool = False,
+    official_split: bool = False,
 ) -> ConvertReport:
     """Convert dataset ``src`` (its folder, or its annotation file) in format ``fmt``.
 
@@ -71,21 +77,36 @@ def convert_dataset(
     :data:`LESION_TYPES`); ``class_mapping`` "mass" gives one class per selected lesion type,
     "pathology" the classes benign and malignant. Strict by default: the first bad item raises
     an :class:`AnnotationError` naming the file and problem. With ``skip_bad`` each image with
-    a bad item is left out, with a warning, and listed in ``skipped.json`` beside the output.
+    a bad item is left out, summarised by cause in one warning, and listed in ``skipped.json``
+    beside the output. ``official_split`` also writes ``<stem>_train.json`` and
+    ``<stem>_test.json`` from the dataset's own split (CBIS-DDSM, VinDr-Mammo).
     """
     names = {_squash(name): name for name in FORMATS}  # "mini_MIAS", "MiniMIAS" also match
     key = names.get(_squash(fmt))
     if key is None:
         raise ConfigError(f"unknown dataset format {fmt!r}; choose from {sorted(FORMATS)}")
+    if official_split and key not in OFFICIAL_SPLITS:
+        raise ConfigError(f"{key} has no official split; formats with one: {OFFICIAL_SPLITS}")
     src, out_json = Path(src), Path(out_json)
     if not src.exists():
         raise AnnotationError(src, "not found")
-    builder = CocoBuilder(key, out_json, tuple(lesion_types), class_mapping, skip_bad)
+    builder = CocoBuilder(
+        key, out_json, tuple(lesion_types), class_mapping, skip_bad, official_split
+    )
     convert = FORMATS[key]
     if convert is None:
-        return _convert_coco(src, out_json, skip_bad, builder.report)
+        return _convert_coco(src, out_json, skip_bad, official_split, builder.report)
     convert(src, builder)
     return builder.finish()
 
 
-__all__ = ["CLASS_MAPPINGS", "FORMATS", "LESION_TYPES", "ConvertReport", "convert_dataset"]
+__all__ = [
+    "CLASS_MAPPINGS",
+    "FORMATS",
+    "LESION_TYPES",
+    "OFFICIAL_SPLITS",
+    "OTHER_FINDINGS",
+    "VIEWS",
+    "ConvertReport",
+    "convert_dataset",
+]

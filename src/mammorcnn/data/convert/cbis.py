@@ -10,9 +10,14 @@ two CSV columns are sometimes swapped): the mask is the candidate whose pixels a
 
 A mask whose size differs from its image is resized (nearest neighbour) when the aspect ratios
 agree within 1 %, and reported otherwise. Patients: the ``patient_id`` column (``P_00001``).
-One mammogram appears once per lesion type (``Mass-...`` and ``Calc-...`` copies); images are
-merged by (patient, side, view) so that both kinds of lesion land on one image. CBIS-DDSM has
-no lesion-free images, so there are no negatives.
+
+Official split: the case folder says it (``Mass-Training``, ``Calc-Test``; else the CSV's name
+``*_train_set.csv``). One mammogram appears once per lesion type (``Mass-...`` and ``Calc-...``
+copies): copies in the same split are merged by (patient, side, view) so that both kinds of
+lesion land on one image; copies in different splits stay separate images, each with its own
+split's lesions only (a test lesion on a training image would leak the test set), and each
+marked with the findings that the other copy holds (``has_other_findings``). CBIS-DDSM has no
+lesion-free images, so there are no negatives.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mammorcnn.data.convert.common import CocoBuilder, normalize_pathology
-from mammorcnn.data.convert.files import dicom_header, image_size, index_files, read_table
+from mammorcnn.data.convert.builder import CocoBuilder
+from mammorcnn.data.convert.common import normalize_pathology
+from mammorcnn.data.convert.files import dicom_header, image_size, index_files, read_table_lines
 from mammorcnn.data.convert.files import require_columns as _require
+from mammorcnn.data.convert.output import relative_to
 from mammorcnn.data.io import read_image
 from mammorcnn.errors import AnnotationError, InputError
 
@@ -134,35 +141,95 @@ class _RowProblem(Exception):
     """One CSV row cannot be converted (turned into an AnnotationError or a skip)."""
 
 
+def official_split(table: Path, image_path: str) -> str | None:
+    """``train``/``test`` from the case folder (``Calc-Test_P_...``), else the CSV's name."""
+    case = image_path.strip().replace("\\", "/").split("/")[0].lower()
+    for text in (case, table.name.lower()):
+        if "training" in text or "_train_set" in text:
+            return "train"
+        if "test" in text:
+            return "test"
+    return None
+
+
+class _Copies:
+    """Which lesion types each copy of a mammogram holds, to mark the copies of other splits."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, dict[str, set[str]]] = {}  # mammogram -> image key -> types
+        self.cases: dict[str, dict[str, str]] = {}  # mammogram -> image key -> case folder
+
+    def add(self, mammogram: str, key: str, lesion: str, case: str) -> None:
+        self.types.setdefault(mammogram, {}).setdefault(key, set()).add(lesion)
+        self.cases.setdefault(mammogram, {}).setdefault(key, case)
+
+    def mark(self, b: CocoBuilder) -> None:
+        """Every copy gets the types found on the others; split copies name each other."""
+        for mammogram, per_key in self.types.items():
+            for key in per_key:
+                for other, types in per_key.items():
+                    for lesion in types if other != key else ():
+                        b.note_other(key, lesion)
+                if key in b.images and len(per_key) > 1:
+                    cases = [c for k, c in self.cases[mammogram].items() if k != key]
+                    b.images[key]["other_split_copies"] = sorted(set(cases))
+
+
 def convert_cbis(src: Path, b: CocoBuilder) -> None:
     """Fill ``b`` from a CBIS-DDSM download folder (or one of its case description CSVs)."""
     res = _Resolver(src if src.is_dir() else src.parent)
+    copies = _Copies()
     for table in _find_csvs(src):
-        rows = read_table(table)
-        _require(table, rows, COLUMNS)
-        for n, row in enumerate(rows, 2):
+        rows = read_table_lines(table)
+        _require(table, [row for _, row in rows], COLUMNS)
+        for n, row in rows:
             lesion = LESIONS.get(row["abnormality type"].lower())
-            if not b.wants(lesion, row["abnormality type"] or "(no abnormality type)"):
-                continue
             side = {"LEFT": "L", "RIGHT": "R"}.get(row["left or right breast"].upper(), "")
-            view = row["image view"].upper()
-            key = f"{row['patient id']}_{side}_{view}"
+            view = b.view(row["image view"])
+            split = official_split(table, row["image file path"])
+            mammogram = f"{row['patient id']}_{side}_{view or row['image view'].upper()}"
+            key = mammogram if split is None else f"{mammogram}/{split}"
+            case = row["image file path"].strip().replace("\\", "/").split("/")[0]
+            copies.add(mammogram, key, lesion or "unknown", case)
+            if not b.wants(lesion, row["abnormality type"] or "(no abnormality type)", key):
+                continue
             if key in b.bad:
                 continue
             try:
-                if not (row["patient id"] and side and view):
+                if not (row["patient id"] and side and row["image view"]):
                     raise _RowProblem("patient_id, side (LEFT/RIGHT) or image view is missing")
-                _convert_row(b, res, key, row, lesion, side)
+                _convert_row(b, res, key, row, lesion, (side, view, split))
             except _RowProblem as e:
-                b.fail(key, f"{table} (row {n})", str(e))
+                b.fail(key, f"{table} (line {n})", str(e))
             except InputError as e:
-                b.fail(key, f"{table} (row {n})", f"{e.path}: {e.problem}")
+                b.fail(key, f"{table} (line {n})", f"{e.path}: {e.problem}")
+    copies.mark(b)
+    _note_patients_in_both_splits(b)
+
+
+def _note_patients_in_both_splits(b: CocoBuilder) -> None:
+    """The official split is by case, not by patient: say how many women are in both."""
+    splits: dict[str, set[str]] = {}
+    for key, img in b.images.items():
+        if key not in b.bad and img.get("split"):
+            splits.setdefault(img["patient_id"], set()).add(img["split"])
+    if n := sum(len(s) > 1 for s in splits.values()):
+        b.report.note(
+            f"{n} patient(s) have images in both official splits (CBIS-DDSM splits by case, "
+            "not by patient; `mammorcnn split` splits by patient)"
+        )
 
 
 def _convert_row(
-    b: CocoBuilder, res: _Resolver, key: str, row: dict[str, str], lesion: str, side: str
+    b: CocoBuilder,
+    res: _Resolver,
+    key: str,
+    row: dict[str, str],
+    lesion: str,
+    side_view_split: tuple[str, str | None, str | None],
 ) -> None:
     """Add one CSV row's image (first time) and its lesion mask."""
+    side, view, split = side_view_split
     if key not in b.images:
         found = res.candidates(row["image file path"])
         if len(found) != 1:
@@ -177,7 +244,8 @@ def _convert_row(
             w,
             patient_id=row["patient id"],
             laterality=side,
-            view=row["image view"].upper(),
+            view=view,
+            split=split,
             cbis_case=case,
         )
     img = b.images[key]
@@ -189,7 +257,7 @@ def _convert_row(
     extra = {
         "lesion_type": lesion,
         "pathology": pathology,
-        "roi_mask": mask_file,
+        "roi_mask": relative_to(mask_file, b.out_json),
         "abnormality_id": row["abnormality id"],
         "assessment": row.get("assessment"),
     }

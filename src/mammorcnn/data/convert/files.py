@@ -63,10 +63,17 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def read_table(path: Path, delimiters: str = ",;\t") -> list[dict[str, str]]:
-    """Rows of a CSV as dicts with normalised column names (lower case, ``_`` -> space).
+    """Rows of a CSV as dicts with normalised column names (see :func:`read_table_lines`)."""
+    return [row for _, row in read_table_lines(path, delimiters)]
 
-    Normalised because the same dataset ships ``breast_density`` in one CSV and
-    ``breast density`` in the next; the delimiter is sniffed because INbreast uses ``;``.
+
+def read_table_lines(path: Path, delimiters: str = ",;\t") -> list[tuple[int, dict[str, str]]]:
+    """(line, row) of a CSV: ``line`` is where the record starts as an editor numbers lines.
+
+    Column names are normalised (lower case, ``_`` -> space) because the same dataset ships
+    ``breast_density`` in one CSV and ``breast density`` in the next; the delimiter is sniffed
+    because INbreast uses ``;``. The line is counted by the csv reader, not as the record
+    number, because CBIS-DDSM paths hold newlines inside quoted fields.
     """
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -74,14 +81,16 @@ def read_table(path: Path, delimiters: str = ",;\t") -> list[dict[str, str]]:
         raise AnnotationError(path, f"cannot read as UTF-8 text ({type(e).__name__})") from None
     first = text.split("\n", 1)[0]
     delim = max(delimiters, key=first.count)
+    rows: list[tuple[int, dict[str, str]]] = []
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
         header = [" ".join(h.strip().lower().replace("_", " ").split()) for h in next(reader, [])]
-        rows = [
-            {h: row[i].strip() if i < len(row) else "" for i, h in enumerate(header)}
-            for row in reader
-            if any(v.strip() for v in row)
-        ]
+        start = reader.line_num + 1
+        for row in reader:
+            if any(v.strip() for v in row):
+                cells = {h: row[i].strip() if i < len(row) else "" for i, h in enumerate(header)}
+                rows.append((start, cells))
+            start = reader.line_num + 1
     except csv.Error as e:
         raise AnnotationError(path, f"malformed CSV: {e}") from None
     if not header:

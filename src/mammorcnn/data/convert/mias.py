@@ -6,6 +6,9 @@ the bottom row, so the centre pixel is (row = H - 1 - Y, column = X); for the 10
 row = 1023 - Y (e.g. mdb001 ``G CIRC B 535 425 197``: centre at row 598, column 535). The mask
 is every pixel whose centre lies within RADIUS of the centre pixel's centre.
 
+A row of an unselected class (CALC, ARCH, ASYM with the default ``mass``) marks its image
+``has_other_findings`` instead of leaving it looking normal. Every image is an MLO view.
+
 Patients: the images come in left/right pairs of one woman, numbered consecutively from 001
 (mdb001+mdb002, mdb003+mdb004, ...): patient ``mias_{(N + 1) // 2:03d}`` for mdbN.
 """
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mammorcnn.data.convert.common import CocoBuilder, normalize_pathology
+from mammorcnn.data.convert.builder import CocoBuilder
+from mammorcnn.data.convert.common import normalize_pathology
 from mammorcnn.data.convert.files import image_size, index_files
 from mammorcnn.errors import AnnotationError, InputError
 
@@ -75,7 +79,7 @@ def convert_mias(src: Path, b: CocoBuilder) -> None:
         patient = f"mias_{(int(_REF.match(ref).group(1)) + 1) // 2:03d}"
         b.add_image(ref, files[0], h, w, patient_id=patient, view="MLO", tissue=tokens[1])
         lesion = CLASSES[tokens[2].upper()]
-        if lesion is None or not b.wants(lesion, tokens[2].upper()):
+        if lesion is None or not b.wants(lesion, tokens[2].upper(), ref):
             continue
         if len(tokens) < 7:
             b.leave_out(ref, where, f"{ref}: {tokens[2]} row without coordinates; image left out")

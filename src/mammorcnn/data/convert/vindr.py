@@ -1,11 +1,14 @@
 """VinDr-Mammo: ``finding_annotations.csv`` + ``images/<study_id>/<image_id>.dicom`` -> COCO
 with box-only annotations (the dataset has boxes, no outlines).
 
-Every image listed in the CSV is kept; one without a selected finding is a negative. Image
-sizes come from the DICOM headers (the CSV's own height/width, when present, must agree).
-Patients: VinDr-Mammo has no patient id; each study is one exam of one woman, so
-``patient_id`` is the ``study_id``. Pathology (no biopsy results): ``finding_birads`` 1-3
-benign, 4-5 malignant.
+Every image listed in the CSV is kept; one without a selected finding is a negative, marked
+``has_other_findings`` when it holds findings of other kinds. A row is one lesion, whatever
+number of categories it lists (``['Mass', 'Suspicious Calcification']``): one annotation, of
+the first selected type in ``lesion_types`` order, with every category kept in
+``finding_categories``. Image sizes come from the DICOM headers (the CSV's own height/width,
+when present, must agree). Patients: VinDr-Mammo has no patient id; each study is one exam of
+one woman, so ``patient_id`` is the ``study_id``. Official split: the ``split`` column
+(training/test). Pathology (no biopsy results): ``finding_birads`` 1-3 benign, 4-5 malignant.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import ast
 import math
 from pathlib import Path
 
-from mammorcnn.data.convert.common import CocoBuilder, birads_pathology
+from mammorcnn.data.convert.builder import CocoBuilder
+from mammorcnn.data.convert.common import birads_pathology
 from mammorcnn.data.convert.files import (
     DICOM_SUFFIXES,
     image_size,
     index_files,
-    read_table,
+    read_table_lines,
     require_columns,
 )
 from mammorcnn.errors import AnnotationError, InputError
@@ -32,6 +36,7 @@ CATEGORIES = {
     "focal asymmetry": "asymmetry",
     "global asymmetry": "asymmetry",
 }
+SPLITS = {"training": "train", "train": "train", "test": "test"}
 COLUMNS = ("image id", "study id", "finding categories", "xmin", "ymin", "xmax", "ymax")
 
 
@@ -75,44 +80,76 @@ def _find_csv(src: Path) -> Path:
 def convert_vindr(src: Path, b: CocoBuilder) -> None:
     """Fill ``b`` from a VinDr-Mammo folder (or its finding_annotations.csv)."""
     table = _find_csv(src)
-    rows = read_table(table)
-    require_columns(table, rows, COLUMNS)
+    rows = read_table_lines(table)
+    require_columns(table, [row for _, row in rows], COLUMNS)
     files = index_files(table.parent, DICOM_SUFFIXES + (".png",)).by_stem
-    for n, row in enumerate(rows, 2):  # line 1 is the header
-        key, where = row["image id"], f"{table} (row {n})"
+    for n, row in rows:
+        key, where = row["image id"], f"{table} (line {n})"
         if key in b.bad:
             continue
-        if key not in b.images:
-            found = files.get(key, [])
-            if not key or not row["study id"] or len(found) != 1:
-                what = "no" if not found else f"{len(found)}"
-                b.fail(key or None, where, f"image {key!r}: {what} image file named {key}.dicom")
-                continue
-            try:
-                h, w = image_size(found[0])
-            except InputError as e:
-                b.fail(key, e.path or where, e.problem)
-                continue
-            if (row.get("height") or row.get("width")) and _size(row) != (h, w):
-                csv_size = f"{row.get('width')}x{row.get('height')}"
-                b.fail(key, where, f"CSV says {csv_size} (width x height) but the DICOM is {w}x{h}")
-                continue
-            extra = {"laterality": row.get("laterality"), "view": row.get("view position")}
-            extra = {k: v for k, v in extra.items() if v}
-            b.add_image(key, found[0], h, w, patient_id=row["study id"], **extra)
+        if key not in b.images and not _add_image(b, key, where, row, files.get(key, [])):
+            continue
         names = parse_categories(row["finding categories"])
         if names is None:
             b.fail(key, where, f"finding_categories {row['finding categories']!r} is not a list")
             continue
-        for name in names:
-            if name.lower() == "no finding" or not b.wants(CATEGORIES.get(name.lower()), name):
-                continue
-            lesion = CATEGORIES[name.lower()]
-            pathology = birads_pathology(row.get("finding birads", ""))
-            label, box = b.label(lesion, pathology), _box(row)
-            if label is None:
-                b.fail(key, where, f"finding_birads {row.get('finding birads')!r} is unusable")
-            elif box is None:
-                b.fail(key, where, f"{name}: box xmin/ymin/xmax/ymax missing or not numbers")
-            elif not b.add_box(key, box, label, lesion_type=lesion, pathology=pathology):
-                b.fail(key, where, f"{name}: box {box} is empty or outside the image")
+        _add_finding(b, key, where, row, names)
+
+
+def _add_image(
+    b: CocoBuilder, key: str, where: str, row: dict[str, str], found: list[Path]
+) -> bool:
+    """Register the row's image from its DICOM header; False (and reported) when it fails."""
+    if not key or not row["study id"] or len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        b.fail(
+            key or None,
+            where,
+            f"image {key!r}: {what} image file named {key}.dicom",
+            cause=f"{what} image file for the row's image_id" if what == "no" else None,
+        )
+        return False
+    try:
+        h, w = image_size(found[0])
+    except InputError as e:
+        b.fail(key, e.path or where, e.problem)
+        return False
+    if (row.get("height") or row.get("width")) and _size(row) != (h, w):
+        csv_size = f"{row.get('width')}x{row.get('height')}"
+        b.fail(key, where, f"CSV says {csv_size} (width x height) but the DICOM is {w}x{h}")
+        return False
+    split = SPLITS.get(row.get("split", "").strip().lower())
+    b.add_image(
+        key,
+        found[0],
+        h,
+        w,
+        patient_id=row["study id"],
+        laterality=row.get("laterality") or None,
+        view=b.view(row.get("view position")),
+        split=split,
+    )
+    return True
+
+
+def _add_finding(
+    b: CocoBuilder, key: str, where: str, row: dict[str, str], names: list[str]
+) -> None:
+    """One row, one lesion: one annotation of its first selected type, else a note."""
+    found = [n for n in names if n.lower() != "no finding"]
+    types = [CATEGORIES.get(n.lower()) or n.lower().replace(" ", "_") for n in found]
+    chosen = sorted({t for t in types if t in b.lesion_types}, key=b.lesion_types.index)
+    for name, lesion in zip(found, types):  # counts the unselected ones, by name
+        b.wants(lesion, name, None if chosen else key)
+    if not chosen:
+        return
+    lesion = chosen[0]
+    pathology = birads_pathology(row.get("finding birads", ""))
+    label, box = b.label(lesion, pathology), _box(row)
+    extra = {"lesion_type": lesion, "pathology": pathology, "finding_categories": found}
+    if label is None:
+        b.fail(key, where, f"finding_birads {row.get('finding birads')!r} is unusable")
+    elif box is None:
+        b.fail(key, where, f"{found}: box xmin/ymin/xmax/ymax missing or not numbers")
+    elif not b.add_box(key, box, label, **extra):
+        b.fail(key, where, f"{found}: box {box} is empty or outside the image")
