@@ -249,6 +249,9 @@ def _run(args: argparse.Namespace) -> int:
     settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
     images = remote.entries(writer.images) if remote else writer.images
     write_predictions(out / FILE_NAME, images, writer.results, loaded, settings)
+    from mammorcnn.engine.report.prediction_page import write_prediction_index
+
+    write_prediction_index(out)  # index.html: overlays by study and breast (docs/evaluation.md)
     if args.skip_bad:
         write_json(skipped, out / SKIPPED_FILE, indent=1)
     if remote:
