@@ -57,6 +57,14 @@ def test_classes_negatives_and_patients(tmp_path: Path) -> None:
     per_image = [sum(a["image_id"] == i["id"] for a in coco["annotations"]) for i in coco["images"]]
     assert per_image == [1, 1, 0, 0, 2, 0]  # the calcification is not a mass
     assert report.n_negative_images == 3 and report.ignored == {"CALC": 1}
+    # ...but its image is not a normal mammogram: marked, unlike the NORM ones
+    assert [i.get("has_other_findings") for i in coco["images"]][2:] == [
+        None,
+        None,
+        None,
+        ["calcification"],
+    ]
+    assert report.n_other_findings_only == 1 and {i["view"] for i in coco["images"]} == {"MLO"}
 
 
 def test_pathology_mapping_and_calcifications(tmp_path: Path) -> None:
@@ -120,3 +128,26 @@ def test_bad_options_and_sources(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(AnnotationError, match="no Info.txt"):
         convert_dataset("mini-mias", tmp_path / "empty", tmp_path / "c.json")
+
+
+REAL = Path("/work/shared/data/mini-mias-dev")
+
+
+@pytest.mark.skipif(not (REAL / "Info.txt").is_file(), reason="real mini-MIAS data not present")
+def test_real_info_txt_other_findings_marked(tmp_path: Path) -> None:
+    """The development half: 42 images whose only rows are CALC (18), ARCH (14) or ASYM (10)
+    are marked; the 144 NORM images are the only normal ones (counted by hand from Info.txt)."""
+    out = tmp_path / "mias.json"
+    with pytest.warns(UserWarning, match="mdb059: CIRC row without coordinates"):
+        report = convert_dataset("mini-mias", REAL, out)
+    coco = load_coco(out, root=tmp_path)
+    assert (report.n_images, report.n_annotations, report.n_negative_images) == (225, 39, 186)
+    assert report.n_other_findings_only == 42
+    marks = [tuple(i["has_other_findings"]) for i in coco["images"] if "has_other_findings" in i]
+    assert sorted(set(marks)) == [
+        ("architectural_distortion",),
+        ("asymmetry",),
+        ("calcification",),
+    ]
+    assert [marks.count(m) for m in sorted(set(marks))] == [14, 10, 18]
+    assert not any(i["file_name"].startswith("/") for i in coco["images"])
