@@ -40,7 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score a saved predictions.json (or COCO results list) instead of running a model",
     )
     parser.add_argument(
-        "--out", type=Path, help="write report.json, froc.png, pr_curve.png, predictions.json"
+        "--out",
+        type=Path,
+        help="write report.json, report.html, froc.png, pr_curve.png, predictions.json",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="resamples of women for the 95%% intervals (default 2000; docs/evaluation.md)",
+    )
+    parser.add_argument(
+        "--no-html", action="store_true", help="do not write report.html and its pictures"
     )
     parser.add_argument(
         "--hit-rule",
@@ -98,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.bootstrap < 1:
+        raise ConfigError(f"--bootstrap must be >= 1, got {args.bootstrap}")
     rule = HitRule.parse(args.hit_rule)
     gt = load_coco(args.data)
     if args.out is not None:
@@ -117,11 +131,25 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             write_json(skipped, args.out / SKIPPED_FILE, indent=1)
     report = evaluate_predictions(
-        gt, results, rule, out_dir=args.out, gt_source=str(args.data), predictions_source=source
+        gt,
+        results,
+        rule,
+        out_dir=args.out,
+        gt_source=str(args.data),
+        predictions_source=source,
+        n_resamples=args.bootstrap,
+        per_image=args.out is not None,
     )
+    if args.out is not None and not args.no_html:
+        from mammorcnn.engine.report.evaluation_page import write_evaluation_page
+
+        used = ("weights", args.weights) if args.results is None else ("results", args.results)
+        sources = [used, ("data", args.data)]
+        write_evaluation_page(args.out, report, gt, results, args.data.parent, sources, True)
     print(format_report(report))
     if args.skip_bad:
         print(f"\n{len(skipped)} image(s) skipped and left out of the scores")
     if args.out is not None:
-        print(f"\nreport.json, froc.png and pr_curve.png written to {args.out}")
+        html = "" if args.no_html else "report.html, "
+        print(f"\nreport.json, {html}froc.png and pr_curve.png written to {args.out}")
     return 0
