@@ -226,3 +226,15 @@ def test_phantom_dataset_end_to_end(tmp_path):
         image, target = ds[index]
         assert image.shape == (1, S, S) and len(target["boxes"]) >= 1
         assert ds.record(index).orientation_source in ("annotation", "content")
+
+
+def test_has_lesions_follows_the_annotations(tmp_path):
+    from mammorcnn.data.synthetic import generate_phantom_dataset
+
+    path = generate_phantom_dataset(tmp_path, 6, seed=0, image_size=96, negative_fraction=0.5)
+    dataset = CocoMammoDataset(path, _config(tmp_path))
+    coco = json.loads(Path(path).read_text())
+    with_anns = {a["image_id"] for a in coco["annotations"] if not a.get("iscrowd", 0)}
+    flags = [dataset.has_lesions(i) for i in range(len(dataset))]
+    assert flags == [img["id"] in with_anns for img in dataset.images]
+    assert True in flags and False in flags

@@ -17,6 +17,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from mammorcnn.data.crop import LesionCrop
 from mammorcnn.errors import ConfigError
 
 
@@ -48,6 +49,13 @@ class AugmentConfig:
     noise_std: float = 0.01
     # Boxes with a side shorter than this (model pixels) after augmentation are removed.
     min_box_size: float = 2.0
+    # Train on square crops of this side (model pixels) instead of the whole SxS image; 0 = off.
+    # Inference stays whole-image. With few, small lesions a crop shows each one more often
+    # per minute of compute (docs/training.md, "Crops"; data/crop.py).
+    crop_size: int = 0
+    # Probability that a crop of an image with lesions is placed around one of them (whole
+    # when it fits); otherwise it is centred on a random breast pixel.
+    crop_lesion_prob: float = 0.5
 
     def __post_init__(self) -> None:
         probs = (self.hflip_prob, self.vflip_prob)
@@ -59,6 +67,10 @@ class AugmentConfig:
             raise ConfigError("augment rotation, translate, brightness and contrast must be >= 0")
         if self.noise_std < 0 or self.min_box_size < 1 or self.contrast >= 1:
             raise ConfigError("augment.noise_std >= 0, min_box_size >= 1 and contrast < 1 needed")
+        if self.crop_size != 0 and self.crop_size < 32:
+            raise ConfigError(f"augment.crop_size must be 0 (off) or >= 32, got {self.crop_size}")
+        if not 0 <= self.crop_lesion_prob <= 1:
+            raise ConfigError("augment.crop_lesion_prob must be in [0, 1]")
         self.scale = (float(self.scale[0]), float(self.scale[1]))
         self.gamma = (float(self.gamma[0]), float(self.gamma[1]))
 
@@ -110,6 +122,9 @@ class Augmentation:
 
     def __init__(self, config: AugmentConfig) -> None:
         self.config = config
+        self.crop = (
+            LesionCrop(config.crop_size, config.crop_lesion_prob) if config.crop_size else None
+        )
         self.geometric = v2.Compose(
             [
                 v2.RandomHorizontalFlip(config.hflip_prob),
@@ -134,6 +149,8 @@ class Augmentation:
         self.photometric = v2.Compose(photometric)
 
     def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+        if self.crop is not None:
+            image, target = self.crop(image, target)
         size = tuple(image.shape[-2:])
         count = len(target["boxes"])
         sample = {

@@ -69,6 +69,10 @@ class CocoMammoDataset(Dataset):
         """The COCO image entry (``id``, ``file_name``, ``width``, ``height``, ...)."""
         return self.images[index]
 
+    def has_lesions(self, index: int) -> bool:
+        """Whether image ``index`` has at least one (non-crowd) annotation."""
+        return bool(self._anns.get(self.images[index]["id"]))
+
     def preprocessed(self, index: int) -> tuple[np.ndarray, PreprocessRecord]:
         """(image float32 SxS, record) of image ``index``, unaugmented: one cache read for
         inference, where ``dataset[index]`` then ``record(index)`` would read it twice."""

@@ -87,6 +87,13 @@ class TrainConfig:
     best_metric: str = "froc/sens@1"
     # Whether a larger ("max") or smaller ("min") `best_metric` is better.
     best_mode: Literal["max", "min"] = "max"
+    # Which weights become checkpoints/best.safetensors, the file `evaluate`/`predict --weights
+    # RUN` use: "best" (best validation `best_metric`) or "last" (the newest epoch's; for small
+    # validation sets, where the best of a few noisy values picks noise; docs/training.md).
+    select: Literal["best", "last"] = "best"
+    # Each training image with at least one lesion appears this many times per epoch (images
+    # without lesions once): more lesion-bearing steps when lesions are rare. 1 = plain epochs.
+    lesion_repeat: int = 1
     # On a NaN/inf loss or gradient: "stop" raises TrainingError naming the step, "skip"
     # drops the batch and counts it (the run stops after `max_skipped_batches`).
     on_nan: Literal["stop", "skip"] = "stop"
@@ -113,6 +120,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         """Reject impossible values early, naming the field."""
         positive = {"lr": self.lr, "epochs": self.epochs, "batch_size": self.batch_size}
+        positive["lesion_repeat"] = self.lesion_repeat
         positive |= {"keep_last": self.keep_last, "log_every": self.log_every}
         for name, value in positive.items():
             if not value > 0:
@@ -139,6 +147,8 @@ class TrainConfig:
             raise ConfigError("train.grad_clip_norm must be > 0 or null (no clipping)")
         if list(self.lr_steps) != sorted(self.lr_steps) or any(s < 0 for s in self.lr_steps):
             raise ConfigError(f"train.lr_steps must be increasing epochs >= 0: {self.lr_steps}")
+        if self.select not in ("best", "last"):
+            raise ConfigError(f"train.select must be best or last, got {self.select!r}")
         if not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"train.betas must be in [0, 1): {self.betas}")
         dev = self.device

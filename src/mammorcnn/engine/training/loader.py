@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from mammorcnn.engine.training.distributed import DistInfo
 from mammorcnn.engine.training.rng import worker_init_fn
@@ -72,3 +72,17 @@ def default_collate(batch: list) -> tuple[list, list]:
     """(images, targets) lists, as detection models take them (no stacking: sizes differ)."""
     images, targets = zip(*batch)
     return list(images), list(targets)
+
+
+def repeat_lesion_images(dataset: Dataset, repeat: int) -> Subset:
+    """`dataset` with every image that holds a lesion listed `repeat` times (others once).
+
+    A fixed index list rather than a weighted random sampler: epochs keep a known length, the
+    order still follows (seed, epoch), and a mid-epoch resume stays exact. The dataset tells
+    which images hold lesions through ``has_lesions(index)``.
+    """
+    has_lesions = getattr(dataset, "has_lesions", None)
+    if has_lesions is None:
+        raise TypeError(f"{type(dataset).__name__} cannot say which images hold lesions")
+    indices = [i for i in range(len(dataset)) for _ in range(repeat if has_lesions(i) else 1)]
+    return Subset(dataset, indices)

@@ -18,6 +18,7 @@ from mammorcnn import __version__
 from mammorcnn.config import Config, config_to_dict, load_config, save_config
 from mammorcnn.engine.training import distributed as D
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
+from mammorcnn.engine.training.loader import repeat_lesion_images
 from mammorcnn.engine.training.rng import seed_everything
 from mammorcnn.engine.training.trainer import Trainer
 from mammorcnn.errors import ConfigError
@@ -121,6 +122,8 @@ def run_training(
         if train_set is None:
             train_set, val_set = _datasets(config)
         class_names, category_ids = _classes(train_set, config)
+        if config.train.lesion_repeat > 1:
+            train_set = repeat_lesion_images(train_set, config.train.lesion_repeat)
         if model is None:
             from mammorcnn.model import build_model
 

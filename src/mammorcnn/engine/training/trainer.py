@@ -176,7 +176,7 @@ class Trainer:
             every = cfg.checkpoint_every_steps
             if every and self.step % every == 0 and self.batch < self.steps_per_epoch:
                 D.broadcast_buffers(self.model, self.info)
-                self._save(None)
+                self._save(None, epoch_end=False)
 
     def _log_window(self, window: dict[str, list[float]], bar: tqdm) -> None:
         values = {k: sum(v) / len(v) for k, v in window.items() if v}
@@ -213,12 +213,17 @@ class Trainer:
         return metrics
 
     # -- checkpoints -------------------------------------------------------------------------
-    def _save(self, metrics: dict[str, float] | None) -> None:
+    def _save(self, metrics: dict[str, float] | None, epoch_end: bool = True) -> None:
         rng = D.gather_objects(capture_rng(), self.info)
         name = self.cfg.best_metric
-        improved = metrics is not None and name in metrics and self._better(metrics[name])
-        if improved:
-            self.best = {"metric": name, "value": float(metrics[name]), "step": self.step}
+        if self.cfg.select == "last":  # every epoch's weights replace the previous "best"
+            improved = epoch_end
+            if improved:
+                self.best = {"metric": "last", "value": None, "step": self.step}
+        else:
+            improved = metrics is not None and name in metrics and self._better(metrics[name])
+            if improved:
+                self.best = {"metric": name, "value": float(metrics[name]), "step": self.step}
         if self.info.is_main:
             parts = (self.optimizer, self.scheduler, self.runner.scaler)
             state = pack_state(*parts, self._position(), rng)
@@ -229,7 +234,7 @@ class Trainer:
             if improved:
                 self.manager.save_best(weights, {**meta, "step": self.step, "best": self.best})
         D.barrier(self.info)
-        if metrics is not None and name not in metrics:
+        if self.cfg.select == "best" and metrics is not None and name not in metrics:
             raise ConfigError(
                 f"train.best_metric={name!r} is not among the validation metrics "
                 f"({', '.join(sorted(metrics))}); the checkpoint was saved, resume with a "
