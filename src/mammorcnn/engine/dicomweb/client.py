@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from dicomweb_client import DICOMwebClient
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -145,19 +146,35 @@ def _reason(error: requests.ConnectionError) -> str:
     return text.split(": ", 1)[-1][:160]
 
 
+class _RetriedTimeout(Exception):
+    """Timeouts that exhausted the retries (requests reports them as a ConnectionError)."""
+
+
+def _timed_out(error: requests.ConnectionError) -> bool:
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    # urllib3's NewConnectionError (refused, unknown host) subclasses its ConnectTimeoutError
+    refused = isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return isinstance(reason, urllib3.exceptions.TimeoutError) and not refused
+
+
 @contextmanager
 def server_errors(server: Server, what: str) -> Iterator[None]:
     """Turn what requests/dicomweb-client raise while doing ``what`` into one InputError line
     naming the server's URL (credentials are never part of these messages)."""
     try:
-        yield
+        try:
+            yield
+        except requests.exceptions.ConnectionError as error:
+            if _timed_out(error):
+                raise _RetriedTimeout from None
+            raise
     except requests.exceptions.SSLError:
         raise ServerError(
             server.url,
             f"{what}: TLS certificate verification failed; give the server a trusted "
             "certificate (or REQUESTS_CA_BUNDLE=file), --dicomweb-insecure only for a test server",
         ) from None
-    except requests.exceptions.Timeout:
+    except (requests.exceptions.Timeout, _RetriedTimeout):
         raise ServerError(
             server.url,
             f"{what}: no answer within {server.timeout:g} s, {server.attempts} attempts",
