@@ -32,7 +32,7 @@ def cause_of(problem: str) -> str:
     3,000 missing files are one cause."""
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", problem)
     text = re.sub(r"\[[^\]]*\]", "[…]", text)
-    text = re.sub(r"\S*[/\\]\S*", "…", text)
+    text = re.sub(r"(?<!\S)(?:[/\\.~]|\w:)\S*|\S*[/\\]\S*\.\w+\S*", "…", text)  # paths
     return re.sub(r"\d+(\.\d+)?", "N", text)
 
 
@@ -43,9 +43,14 @@ def skip_summary(skipped: list[dict[str, Any]], where: str) -> list[str]:
         by_cause[entry.get("cause") or cause_of(entry["problem"])].append(entry)
     lines = [f"{len(skipped)} item(s) left out, every one listed in {where}:"]
     for cause, entries in sorted(by_cause.items(), key=lambda kv: -len(kv[1])):
-        examples = "; ".join(f"{e['file']}: {e['problem']}" for e in entries[:EXAMPLES])
+        examples = "; ".join(f"{_short(e['file'])}: {e['problem']}" for e in entries[:EXAMPLES])
         lines.append(f"  {len(entries)} x {cause} (e.g. {examples})")
     return lines
+
+
+def _short(where: str) -> str:
+    """``/long/path/finding_annotations.csv (line 6)`` -> ``finding_annotations.csv (line 6)``."""
+    return Path(where).name if "\n" not in where else where
 
 
 def write_splits(coco: dict, out_json: Path) -> dict[str, Path]:
