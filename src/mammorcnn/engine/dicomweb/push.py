@@ -145,10 +145,10 @@ def _answer(response: requests.Response | None) -> Dataset | None:
         return None
 
 
-def store(server: Server, seg: Dataset, name: str) -> None:
-    """STOW-RS of one SEG into its study; a refusal raises InputError with the status and the
-    server's reason."""
-    study, sop = str(seg.StudyInstanceUID), str(seg.SOPInstanceUID)
+def store(server: Server, seg: Dataset, name: str, study: str) -> None:
+    """STOW-RS of one SEG into ``study`` (its source's); a refusal raises InputError with the
+    status and the server's reason."""
+    sop = str(seg.SOPInstanceUID)
     what = f"STOW-RS of {name} into study {study}"
     with server_errors(server, what):
         try:
@@ -198,7 +198,7 @@ def push_segs(
             )  # fmt: skip
             result.kept.append(path.name)
             continue
-        store(server, seg, path.name)
+        store(server, seg, path.name, source.instance.study)
         log.info("%s stored into study %s", path.name, source.instance.study)
         result.stored.append(path.name)
     return result
