@@ -22,6 +22,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("demo", "demo", "generate synthetic phantoms, train, evaluate and report (the built-in demo)"),
     ("train", "train", "train a model from a YAML config"),
     ("evaluate", "evaluate", "FROC, COCO mAP and Dice of a model on an annotated set"),
+    ("crossval", "crossval", "K-fold cross-validation by woman: train, evaluate, pool"),
+    ("compare", "compare", "compare evaluations of the same ground truth (paired bootstrap)"),
     ("predict", "predict", "detect and segment masses in DICOM/PNG files"),
     ("convert", "convert", "convert CBIS-DDSM/INbreast/VinDr/mini-MIAS/COCO annotations to COCO"),
     ("split", "split", "split a COCO file into train/val by patient"),
