@@ -238,8 +238,13 @@ def evaluate_test_set(
     write_coco_results(results, out / "eval" / "results.json")
     gt = json.loads(Path(test_json).read_text(encoding="utf-8"))
     report = evaluate_predictions(
-        gt, results, out_dir=out / "eval", gt_source=str(test_json), predictions_source="demo"
-    )
+        gt, results, out_dir=out / "eval", gt_source=str(test_json), predictions_source="demo",
+        per_image=True,
+    )  # fmt: skip
+    from mammorcnn.engine.report.evaluation_page import write_evaluation_page
+
+    sources = [("weights", weights), ("data", test_json)]
+    write_evaluation_page(out / "eval", report, gt, results, Path(test_json).parent, sources)
     threshold = report["dice"]["score_threshold"]
     for i, detections in enumerate(kept):
         info = test_set.image_info(i)
