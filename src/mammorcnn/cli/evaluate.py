@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from mammorcnn.data import load_coco
     from mammorcnn.engine.inference.predictions_file import read_results
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions, format_report
+    from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
     from mammorcnn.engine.outputs import write_json
 
     if args.batch_size < 1:
@@ -140,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         n_resamples=args.bootstrap,
         per_image=args.out is not None,
     )
+    # a second FROC without the images marked has_other_findings by convert (docs/data.md)
+    other_findings = add_other_findings_froc(report, gt, results, rule, args.out)
     if args.out is not None and not args.no_html:
         from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
@@ -147,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         sources = [used, ("data", args.data)]
         write_evaluation_page(args.out, report, gt, results, args.data.parent, sources, True)
     print(format_report(report))
+    if other_findings:
+        print(other_findings)
     if args.skip_bad:
         print(f"\n{len(skipped)} image(s) skipped and left out of the scores")
     if args.out is not None:
