@@ -78,6 +78,23 @@ def split_by_patient(
     coco_path = Path(coco_path)
     coco = load_coco(coco_path)
     out = Path(out_dir) if out_dir is not None else coco_path.parent
+    patient_of, sizes, positive = patients_of(coco, coco_path)
+    split_of = assign_patients(sizes, positive, fractions, seed)
+    info = coco.get("info") if isinstance(coco.get("info"), dict) else {}
+    paths = {}
+    for name in fractions:
+        ids = {i["id"] for i in coco["images"] if split_of[patient_of[i["id"]]] == name}
+        meta = {**info, "split": name, "seed": seed, "source": str(coco_path)}
+        paths[name] = write_subset(
+            coco, ids, coco_path, out / f"{coco_path.stem}_{name}.json", meta
+        )
+    return paths
+
+
+def patients_of(coco: dict, coco_path: Path) -> tuple[dict[int, str], dict[str, int], set[str]]:
+    """(image id -> patient key, patient -> image count, patients with a lesion). An image
+    without ``patient_id`` is its own patient (with a warning: its other views may then land
+    in another split)."""
     patient_of: dict[int, str] = {}
     missing = 0
     for img in coco["images"]:
@@ -88,24 +105,26 @@ def split_by_patient(
         warnings.warn(
             f"{coco_path}: {missing} image(s) without patient_id split as their own patient; "
             "views of one woman may end up in different splits",
-            stacklevel=2,
+            stacklevel=3,
         )
     sizes: dict[str, int] = defaultdict(int)
     for pid in patient_of.values():
         sizes[pid] += 1
     positive = {patient_of[a["image_id"]] for a in coco["annotations"]}
-    split_of = assign_patients(sizes, positive, fractions, seed)
-    src_dir, dst_dir = Path(os.path.abspath(coco_path.parent)), Path(os.path.abspath(out))
-    info = coco.get("info") if isinstance(coco.get("info"), dict) else {}
-    paths = {}
-    for name in fractions:
-        images = [dict(i) for i in coco["images"] if split_of[patient_of[i["id"]]] == name]
-        for img in images:
-            if src_dir != dst_dir and not Path(img["file_name"]).is_absolute():
-                img["file_name"] = os.path.relpath(src_dir / img["file_name"], dst_dir)
-        ids = {i["id"] for i in images}
-        anns = [a for a in coco["annotations"] if a["image_id"] in ids]
-        meta = {**info, "split": name, "seed": seed, "source": str(coco_path)}
-        part = {**coco, "info": meta, "images": images, "annotations": anns}
-        paths[name] = write_coco(part, out / f"{coco_path.stem}_{name}.json")
-    return paths
+    return patient_of, dict(sizes), positive
+
+
+def write_subset(
+    coco: dict, image_ids: set[int], coco_path: Path, out_path: Path, info: dict
+) -> Path:
+    """Write the images ``image_ids`` of ``coco`` (read from ``coco_path``) and their
+    annotations to ``out_path``, with relative image paths rebased to the new folder. Image and
+    annotation ids are kept, so a prediction can be traced back to the full file."""
+    src_dir = Path(os.path.abspath(Path(coco_path).parent))
+    dst_dir = Path(os.path.abspath(Path(out_path).parent))
+    images = [dict(i) for i in coco["images"] if i["id"] in image_ids]
+    for img in images:
+        if src_dir != dst_dir and not Path(img["file_name"]).is_absolute():
+            img["file_name"] = os.path.relpath(src_dir / img["file_name"], dst_dir)
+    anns = [a for a in coco["annotations"] if a["image_id"] in image_ids]
+    return write_coco({**coco, "info": info, "images": images, "annotations": anns}, out_path)

@@ -1,0 +1,80 @@
+"""`mammorcnn crossval CONFIG.yaml --data ALL.json --folds K --out DIR [key=value ...]`.
+
+K-fold cross-validation by woman (docs/training.md, "Cross-validation"): parses, calls
+`mammorcnn.engine.crossval.run_crossval`, prints the per-fold and pooled table. Resumable: the
+same command after a kill continues with the folds it has not finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from mammorcnn.cli.train import split_items
+from mammorcnn.errors import ConfigError
+
+log = logging.getLogger("mammorcnn.crossval")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "items",
+        nargs="+",
+        metavar="CONFIG.yaml | key=value",
+        help="the training config of every fold and dotted overrides (as for train)",
+    )
+    parser.add_argument("--data", type=Path, required=True, help="COCO JSON of all images")
+    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder; run again to resume"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the assignment of women to folds (default 0)"
+    )
+    parser.add_argument(
+        "--hit-rule",
+        default="center",
+        help="FROC hit rule: 'center' (default) or 'iou:T' (box IoU >= T)",
+    )
+    parser.add_argument(
+        "--fold",
+        type=int,
+        action="append",
+        metavar="K",
+        help="run only fold K (repeatable), e.g. one fold per process or cluster job; the "
+        "pooled report is made by the call that finds every fold evaluated",
+    )
+    parser.add_argument("--device", default="auto", help="evaluation device (default auto)")
+    parser.add_argument(
+        "--cache-dir", help="preprocessed-image cache folder (default ~/.cache/mammorcnn/...)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mammorcnn.engine.crossval import CrossvalSettings, format_summary, run_crossval
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+    from mammorcnn.engine.metrics import HitRule
+
+    config_path, overrides = split_items(args.items)
+    if config_path is None:
+        raise ConfigError("crossval needs a training config file (CONFIG.yaml)")
+    if not config_path.is_file():
+        raise ConfigError(f"{config_path}: no such config file")
+    HitRule.parse(args.hit_rule)  # refuse a bad rule before hours of training
+    settings = CrossvalSettings(
+        config=str(config_path),
+        data=str(args.data),
+        folds=args.folds,
+        seed=args.seed,
+        overrides=tuple(overrides),
+        hit_rule=args.hit_rule,
+    )
+    options = DatasetRunOptions(device=args.device, cache_dir=args.cache_dir)
+    summary = run_crossval(settings, args.out, options, only=args.fold)
+    if summary is None:
+        print(f"folds {args.fold} done; run again when the others are, for the pooled report")
+        return 0
+    print(format_summary(summary))
+    print(f"\nper-fold reports in {args.out}/foldK/test, pooled in {args.out}/pooled")
+    return 0

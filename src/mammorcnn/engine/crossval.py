@@ -1,0 +1,256 @@
+"""K-fold cross-validation by woman: K trainings, each evaluated on the women it never saw.
+
+Small mammography sets (INbreast, MIAS) are reported this way: every woman is a test case
+once, and the pooled FROC (all folds' detections against the whole ground truth) uses every
+lesion. Layout of the output folder (docs/training.md, "Cross-validation"):
+
+    crossval.json          the settings; a later call must match them (resume)
+    folds/foldK_train.json, folds/foldK_test.json
+    foldK/run/             the training run (resumable like any `mammorcnn train --out`)
+    foldK/test/            report.json, predictions.json, results.json of the held-out women
+    pooled/                report.json and froc.png of all folds' detections together
+    summary.json           per fold, pooled, mean and spread
+
+A killed call resumes: finished folds are kept, an interrupted training continues from its
+newest checkpoint, and the pooled report is made once every fold is evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from mammorcnn.atomic import atomic_write_bytes
+from mammorcnn.errors import ConfigError
+
+log = logging.getLogger("mammorcnn.crossval")
+
+STATE_FILE = "crossval.json"
+SUMMARY_FILE = "summary.json"
+RESULTS_FILE = "results.json"
+TRAINED_MARK = "trained.json"
+
+
+@dataclass
+class CrossvalSettings:
+    """What defines a cross-validation (all recorded in crossval.json)."""
+
+    config: str  # YAML config of every fold's training
+    data: str  # COCO JSON of all images
+    folds: int = 5
+    seed: int = 0  # seed of the assignment of women to folds
+    overrides: tuple[str, ...] = ()  # dotted key=value overrides of the config
+    hit_rule: str = "center"
+
+    def to_dict(self) -> dict:
+        return {
+            "config": str(Path(self.config).resolve()),
+            "data": str(Path(self.data).resolve()),
+            "folds": self.folds,
+            "seed": self.seed,
+            "overrides": list(self.overrides),
+            "hit_rule": self.hit_rule,
+        }
+
+
+def _write_json(path: Path, data: object) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode())
+
+
+def write_folds(data: Path, folds: int, seed: int, out_dir: Path) -> list[tuple[Path, Path]]:
+    """(train, test) COCO files per fold; women (patient_id) are never split, and women with
+    and without lesions are spread over the folds separately."""
+    from mammorcnn.data.coco import load_coco
+    from mammorcnn.data.split import assign_patients, patients_of, write_subset
+
+    if folds < 2:
+        raise ConfigError(f"--folds must be >= 2, got {folds}")
+    coco = load_coco(data)
+    patient_of, sizes, positive = patients_of(coco, data)
+    if len(sizes) < folds:
+        raise ConfigError(f"{data}: {len(sizes)} women cannot fill {folds} folds")
+    names = [f"fold{k}" for k in range(folds)]
+    fold_of = assign_patients(sizes, positive, dict.fromkeys(names, 1 / folds), seed)
+    info = coco.get("info") if isinstance(coco.get("info"), dict) else {}
+    out: list[tuple[Path, Path]] = []
+    for name in names:
+        test = {i["id"] for i in coco["images"] if fold_of[patient_of[i["id"]]] == name}
+        train = {i["id"] for i in coco["images"]} - test
+        meta = {**info, "crossval_fold": name, "seed": seed, "source": str(data)}
+        paths = []
+        for part, ids in (("train", train), ("test", test)):
+            target = out_dir / f"{name}_{part}.json"
+            paths.append(write_subset(coco, ids, data, target, {**meta, "split": part}))
+        out.append((paths[0], paths[1]))
+    return out
+
+
+def _check_state(out_dir: Path, settings: CrossvalSettings) -> None:
+    """Record the settings, or refuse to resume a folder made with other ones."""
+    path = out_dir / STATE_FILE
+    wanted = settings.to_dict()
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        changed = [k for k in wanted if saved.get(k) != wanted[k]]
+        if changed:
+            raise ConfigError(
+                f"{path}: this folder holds a cross-validation with other settings "
+                f"({', '.join(changed)}); use a new --out"
+            )
+        log.info("resuming the cross-validation in %s", out_dir)
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(path, wanted)
+
+
+def _train_fold(settings: CrossvalSettings, train_json: Path, run_dir: Path) -> Path:
+    """Train (or finish training) one fold; the weights its evaluation uses."""
+    from mammorcnn.config import load_config
+    from mammorcnn.engine.training.manager import CheckpointManager
+    from mammorcnn.engine.training.run import run_training
+
+    mark = run_dir / TRAINED_MARK
+    if mark.is_file():
+        return Path(json.loads(mark.read_text())["weights"])
+    overrides = [*settings.overrides, f"train.train_annotations={train_json}"]
+    overrides.append("train.val_annotations=null")  # the held-out fold is the test
+    config = load_config(settings.config, overrides)
+    resume = bool(CheckpointManager(run_dir / "checkpoints", 1).complete())
+    result = run_training(config, run_dir, resume=resume)
+    _write_json(mark, {"weights": str(result.best), "step": result.step})
+    return Path(result.best)
+
+
+def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str, options) -> None:
+    from mammorcnn.data.coco import load_coco
+    from mammorcnn.engine.inference.dataset_run import predict_dataset
+    from mammorcnn.engine.metrics import evaluate_predictions
+
+    if (test_dir / "report.json").is_file() and (test_dir / RESULTS_FILE).is_file():
+        return
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results, _ = predict_dataset(weights, test_json, options, out_dir=test_dir)
+    gt = load_coco(test_json)
+    evaluate_predictions(
+        gt,
+        results,
+        hit_rule,
+        out_dir=test_dir,
+        gt_source=str(test_json),
+        predictions_source=f"predictions of {weights}",
+    )
+    _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
+
+
+def run_crossval(
+    settings: CrossvalSettings, out_dir: Path, options=None, only: list[int] | None = None
+) -> dict | None:
+    """Train and evaluate every fold (resuming what a killed call left), then pool; returns
+    the summary (also written to summary.json). ``options`` are the inference options
+    (:class:`~mammorcnn.engine.inference.dataset_run.DatasetRunOptions`). With ``only``, just
+    those folds run (several processes or cluster jobs can share the folds); the summary is
+    made, and returned, once every fold is evaluated."""
+    from mammorcnn.data.coco import load_coco
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+    from mammorcnn.engine.metrics import evaluate_predictions
+
+    out_dir = Path(out_dir)
+    options = options or DatasetRunOptions()
+    _check_state(out_dir, settings)
+    fold_files = write_folds(Path(settings.data), settings.folds, settings.seed, out_dir / "folds")
+    bad = sorted(set(only or []) - set(range(settings.folds)))
+    if bad:
+        raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{settings.folds - 1}")
+    reports, pooled_results = [], []
+    for k, (train_json, test_json) in enumerate(fold_files):
+        test_dir = out_dir / f"fold{k}" / "test"
+        if only is None or k in only:
+            log.info("fold %d of %d", k + 1, settings.folds)
+            weights = _train_fold(settings, train_json, out_dir / f"fold{k}" / "run")
+            _evaluate_fold(weights, test_json, test_dir, settings.hit_rule, options)
+        if not (test_dir / RESULTS_FILE).is_file():
+            continue
+        reports.append(json.loads((test_dir / "report.json").read_text()))
+        pooled_results += json.loads((test_dir / RESULTS_FILE).read_text())
+    if len(reports) < settings.folds:
+        log.info("%d of %d folds evaluated; the pooled report waits", len(reports), settings.folds)
+        return None
+    pooled = evaluate_predictions(
+        load_coco(settings.data),
+        pooled_results,
+        settings.hit_rule,
+        out_dir=out_dir / "pooled",
+        gt_source=settings.data,
+        predictions_source="the folds' predictions",
+    )
+    summary = summarise(reports, pooled)
+    _write_json(out_dir / SUMMARY_FILE, summary)
+    return summary
+
+
+def _figures(report: dict) -> dict:
+    coco = report.get("coco") or {}
+
+    def ap(kind: str, key: str) -> float | None:
+        metrics = coco.get(kind) or {}
+        return metrics.get(key)
+
+    return {
+        "n_images": report["n_images"],
+        "n_lesions": report["n_lesions"],
+        "sensitivities": report["froc"]["sensitivities"],
+        "mean_sensitivity": report["froc"]["mean_sensitivity"],
+        "box_ap": ap("bbox", "AP"),
+        "mask_ap": ap("segm", "AP"),
+        "mean_dice": report["dice"]["mean_dice"],
+    }
+
+
+def _spread(values: list[float | None]) -> dict:
+    """Mean and sample standard deviation over the folds that have a value."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return {"mean": None, "std": None, "n": 0}
+    std = statistics.stdev(present) if len(present) > 1 else 0.0
+    return {"mean": statistics.fmean(present), "std": std, "n": len(present)}
+
+
+def summarise(reports: list[dict], pooled: dict) -> dict:
+    """Per-fold figures, the pooled report's, and the mean and spread over folds."""
+    folds = [_figures(r) for r in reports]
+    rates = pooled["froc"]["fp_rates"]
+    over = {
+        f"sens@{rate:g}": _spread([f["sensitivities"][i] for f in folds])
+        for i, rate in enumerate(rates)
+    }
+    for key in ("mean_sensitivity", "box_ap", "mask_ap", "mean_dice"):
+        over[key] = _spread([f[key] for f in folds])
+    return {"fp_rates": rates, "folds": folds, "pooled": _figures(pooled), "over_folds": over}
+
+
+def format_summary(summary: dict) -> str:
+    """Per fold, pooled and mean +- sd as a terminal table."""
+    rates = summary["fp_rates"]
+
+    def cell(v: float | None) -> str:
+        return "  n/a " if v is None else f"{v:6.3f}"
+
+    head = "              " + "".join(f"{r:>7g}" for r in rates) + "   mean  boxAP maskAP  Dice"
+    lines = ["FROC sensitivity at FP/image", head]
+    rows = [(f"fold {k}", f) for k, f in enumerate(summary["folds"])]
+    rows.append(("pooled", summary["pooled"]))
+    for name, f in rows:
+        values = [*f["sensitivities"], f["mean_sensitivity"], f["box_ap"], f["mask_ap"]]
+        lines.append(
+            f"{name:<12} "
+            + " ".join(cell(v) for v in [*values, f["mean_dice"]])
+            + f"  ({f['n_lesions']} lesions, {f['n_images']} images)"
+        )
+    over = summary["over_folds"]
+    keys = [f"sens@{r:g}" for r in rates] + ["mean_sensitivity", "box_ap", "mask_ap", "mean_dice"]
+    lines.append("mean of folds " + " ".join(cell(over[k]["mean"]) for k in keys))
+    lines.append("sd of folds   " + " ".join(cell(over[k]["std"]) for k in keys))
+    return "\n".join(lines)

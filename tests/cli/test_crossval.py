@@ -1,0 +1,91 @@
+"""`mammorcnn crossval`: folds by woman, one training and evaluation per fold, the pooled FROC
+from all folds' detections, and a resume that keeps finished folds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import tiny_config_dict
+
+from mammorcnn.data import generate_phantom_dataset
+from mammorcnn.engine.crossval import summarise, write_folds
+from mammorcnn.engine.metrics import evaluate_predictions
+
+
+@pytest.fixture(scope="module")
+def women(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 phantoms of 4 women (two images each), a quarter without masses."""
+    folder = tmp_path_factory.mktemp("women")
+    return generate_phantom_dataset(folder, 8, seed=5, image_size=96, negative_fraction=0.25)
+
+
+def test_folds_keep_each_woman_in_one_test_fold(women: Path, tmp_path: Path) -> None:
+    folds = write_folds(women, 3, seed=0, out_dir=tmp_path)
+    all_ids = {i["id"] for i in json.loads(women.read_text())["images"]}
+    tests = []
+    for train_json, test_json in folds:
+        train, test = (json.loads(p.read_text()) for p in (train_json, test_json))
+        train_ids, test_ids = {i["id"] for i in train["images"]}, {i["id"] for i in test["images"]}
+        assert train_ids | test_ids == all_ids and not train_ids & test_ids
+        train_women = {i["patient_id"] for i in train["images"]}
+        assert not train_women & {i["patient_id"] for i in test["images"]}
+        assert {a["image_id"] for a in test["annotations"]} <= test_ids
+        tests.append(test_ids)
+    assert set().union(*tests) == all_ids and sum(map(len, tests)) == len(all_ids)
+
+
+def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path: Path) -> None:
+    config = tiny_config_dict(women, tmp_path / "cache")
+    config["data"]["preprocess"]["image_size"] = 96
+    config["train"]["select"] = "last"
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "cv"
+    args = ["crossval", path, "--data", women, "--folds", 2, "--out", out, "--device", "cpu"]
+    first = cli(*args, "--fold", 1)
+    assert first.code == 0, first.err
+    assert "run again" in first.out and not (out / "summary.json").exists()
+    trained = (out / "fold1" / "run" / "trained.json").stat().st_mtime_ns
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert (out / "fold1" / "run" / "trained.json").stat().st_mtime_ns == trained  # kept
+    summary = json.loads((out / "summary.json").read_text())
+    assert [f["n_images"] for f in summary["folds"]] == [4, 4]
+    # the pooled report is the evaluation of both folds' detections on the whole set
+    results = [
+        r for k in (0, 1) for r in json.loads((out / f"fold{k}/test/results.json").read_text())
+    ]
+    pooled = evaluate_predictions(json.loads(women.read_text()), results)
+    assert summary["pooled"]["sensitivities"] == pooled["froc"]["sensitivities"]
+    assert summary["pooled"]["n_images"] == 8
+    assert "pooled" in result.out and "fold 1" in result.out
+    # other settings in the same folder are refused, naming what changed
+    other = cli(*args[:-2], "--out", out, "--seed", 3)
+    assert other.code == 2 and "seed" in other.err
+
+
+def test_summary_mean_and_spread_over_folds() -> None:
+    def report(sens: list[float], dice: float | None) -> dict:
+        return {
+            "n_images": 4,
+            "n_lesions": 2,
+            "froc": {
+                "fp_rates": [0.5, 1.0],
+                "sensitivities": sens,
+                "mean_sensitivity": sum(sens) / 2,
+            },
+            "dice": {"mean_dice": dice},
+            "coco": {"bbox": {"AP": 0.5}, "segm": None},
+        }
+
+    summary = summarise(
+        [report([0.0, 0.5], 0.6), report([1.0, 1.0], None)], report([0.5, 0.75], 0.6)
+    )
+    over = summary["over_folds"]
+    assert over["sens@0.5"] == {"mean": 0.5, "std": pytest.approx(0.5**0.5), "n": 2}
+    assert over["sens@1"]["mean"] == 0.75
+    assert over["mean_dice"] == {"mean": 0.6, "std": 0.0, "n": 1}  # a fold without a value
+    assert over["mask_ap"] == {"mean": None, "std": None, "n": 0}
