@@ -14,6 +14,7 @@ import pytest
 from mammorcnn.cli.convert import summary_lines
 from mammorcnn.data.coco import load_coco
 from mammorcnn.data.convert import convert_dataset
+from mammorcnn.data.convert.common import normalize_view
 from mammorcnn.errors import AnnotationError
 
 from .test_convert_inbreast import write_inbreast
@@ -62,6 +63,45 @@ def test_every_roi_name_is_mapped_or_reported(tmp_path: Path, dicom_writer: Call
     report = convert_dataset("inbreast", src, out)
     on_201 = 3 + sum(report.ignored.values()) - 2  # 101.xml's Calcification and Cluster
     assert on_201 + sum(report.unknown.values()) == len(ROIS)
+
+
+def test_calcification_only_image_is_marked_not_normal(
+    tmp_path: Path, dicom_writer: Callable
+) -> None:
+    calcs = _plist([("Calcification", POINT), ("Cluster", OUTLINE)])
+    src = write_inbreast(tmp_path / "INbreast", dicom_writer, xml_201=calcs)
+    report = convert_dataset("inbreast", src, tmp_path / "c.json")
+    images = load_coco(report.out_json)["images"]
+    assert [i.get("has_other_findings") for i in images] == [
+        ["calcification"],
+        None,
+        ["calcification"],
+    ]
+    assert report.n_negative_images == 2 and report.n_other_findings_only == 1
+    assert any("1 of the images without lesions hold findings" in x for x in summary_lines(report))
+
+
+@pytest.mark.parametrize(
+    ("text", "view"),
+    [
+        ("CC", "CC"),
+        ("mlo", "MLO"),
+        (" ML ", "ML"),
+        ("LM", "LM"),  # latero-medial, not a left M
+        ("RMLO", "MLO"),
+        ("L-CC", "CC"),
+        ("R CC", "CC"),
+        ("xccl", "XCCL"),
+        ("Cranio-caudal", "CC"),
+        ("mediolateral oblique", "MLO"),
+        ("MLO_", "MLO"),
+        ("AXILLA", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_one_view_vocabulary(text: str | None, view: str | None) -> None:
+    assert normalize_view(text) == view
 
 
 def test_view_and_side_from_the_table_then_the_file_name(

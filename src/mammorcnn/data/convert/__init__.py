@@ -9,6 +9,7 @@ needed), so a dataset folder moved with its JSON still works; images carry ``pat
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from mammorcnn.data.convert.cbis import convert_cbis
 from mammorcnn.data.convert.common import CLASS_MAPPINGS, LESION_TYPES, VIEWS, ConvertReport
 from mammorcnn.data.convert.inbreast import convert_inbreast
 from mammorcnn.data.convert.mias import convert_mias
-from mammorcnn.data.convert.output import relative_to, write_splits
+from mammorcnn.data.convert.output import relative_to, skip_summary, write_splits
 from mammorcnn.data.convert.vindr import convert_vindr
 from mammorcnn.errors import AnnotationError, ConfigError
 
@@ -29,14 +30,23 @@ def _convert_coco(
     """COCO in, COCO out: validated (image files must exist), paths re-based to the output."""
     if not src.is_file():
         raise AnnotationError(src, "expected a COCO JSON file")
-    coco = load_coco(src, root=src.parent, skip_bad=skip_bad, skipped=report.skipped)
+    with warnings.catch_warnings():  # one summary by cause below, not a warning per item
+        warnings.simplefilter("ignore")
+        coco = load_coco(src, root=src.parent, skip_bad=skip_bad, skipped=report.skipped)
+    if report.skipped:
+        where = str(out_json.parent / "skipped.json")
+        warnings.warn("\n".join(skip_summary(report.skipped, where)), stacklevel=3)
     for img in coco["images"]:
         img["file_name"] = relative_to(src.parent / img["file_name"], out_json)
     write_coco(coco, out_json)
     if official_split:  # the images' own ``split`` fields
         report.split_files = write_splits(coco, out_json)
     report.n_images, report.n_annotations = len(coco["images"]), len(coco["annotations"])
-    report.n_negative_images = report.n_images - len({a["image_id"] for a in coco["annotations"]})
+    positive = {a["image_id"] for a in coco["annotations"]}
+    report.n_negative_images = report.n_images - len(positive)
+    report.n_other_findings_only = sum(
+        1 for i in coco["images"] if i["id"] not in positive and i.get(OTHER_FINDINGS)
+    )
     report.n_box_only = sum(1 for a in coco["annotations"] if a.get("mammorcnn_box_only"))
     for cat in coco["categories"]:
         n = sum(a["category_id"] == cat["id"] for a in coco["annotations"])
