@@ -22,8 +22,8 @@ import numpy as np
 DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 0
 LEVEL = 0.95
-# Resamples evaluated together: a (chunk, marks) float matrix stays a few hundred MB at most.
-_CHUNK_CELLS = 20_000_000
+# Resamples evaluated together: each (chunk, marks) float matrix stays within 40 MB.
+_CHUNK_CELLS = 5_000_000
 
 
 @dataclass(frozen=True)
