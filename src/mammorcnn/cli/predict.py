@@ -222,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
     skipped: list[dict[str, Any]] = []
 
     def skip(path: Any, kind: str, error: MammoError) -> None:
+        error = remote.relabel(error) if remote else error
         if not args.skip_bad or getattr(error, "fatal", False):
             raise error
         log.warning("skipped %s: %s", label(path), error)

@@ -17,6 +17,7 @@ from mammorcnn.engine.dicomweb.client import connect
 from mammorcnn.engine.dicomweb.fetch import Fetcher
 from mammorcnn.engine.dicomweb.push import PushResult, push_segs, run_identity, stamp
 from mammorcnn.engine.dicomweb.studies import Instance, find_instances
+from mammorcnn.errors import InputError, MammoError
 
 log = logging.getLogger("mammorcnn.dicomweb")
 
@@ -52,6 +53,14 @@ class DicomwebInputs:
             return self.fetcher.url(source)
         known = self.fetcher.sources.get(source) if source is not None else None
         return known.url if known is not None else str(source)
+
+    def relabel(self, error: MammoError) -> MammoError:
+        """The same error naming the instance's URL instead of its temporary file."""
+        if isinstance(error, InputError) and error.path is not None:
+            source = self.fetcher.sources.get(Path(error.path))
+            if source is not None:
+                return type(error)(source.url, error.problem)
+        return error
 
     def release(self, path: Path | None) -> None:
         self.fetcher.release(path)
