@@ -151,3 +151,57 @@ def test_nothing_listening(monkeypatch):
 def test_server_errors_are_fatal_even_with_skip_bad():
     """--skip-bad skips bad images; the CLI asks ``fatal`` to tell a dead server apart."""
     assert dw.ServerError("u", "p").fatal is True and not getattr(InputError("u", "p"), "fatal", 0)
+
+
+@pytest.fixture
+def https_server(tmp_path) -> Iterator[tuple[str, str]]:
+    """A local HTTPS server with a self-signed certificate that answers QIDO-RS with []."""
+    import shutil
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}/dicom-web", str(cert)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_tls_certificates_are_verified(https_server, monkeypatch):
+    url, cert = https_server
+    monkeypatch.setattr(dw, "BACKOFF", 0.01)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    server = dw.connect(url)
+    with pytest.raises(dw.ServerError, match="TLS certificate verification failed"):
+        with dw.server_errors(server, "QIDO-RS search"):
+            server.client.search_for_studies()
+    assert dw.connect(url, insecure=True).client.search_for_studies() == []
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)  # the private CA, verification still on
+    assert dw.connect(url).client.search_for_studies() == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,7 +101,8 @@ def _session(insecure: bool) -> requests.Session:
     elif user:
         session.auth = (user, password or "")
     session.verify = not insecure
-    if insecure:
+    if insecure:  # said once here, not by urllib3 on every request
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         log.warning(
             "--dicomweb-insecure: TLS certificates are NOT verified; anyone on the network "
             "path can read and alter the images and the results"
@@ -192,7 +194,11 @@ def server_errors(server: Server, what: str) -> Iterator[None]:
                 server.url, f"{what}: access refused (HTTP {status}); {hint}"
             ) from None
         reason = error.response.reason if error.response is not None else ""
-        kind = ServerError if isinstance(status, int) and status >= 500 else InputError
+        kind = (
+            ServerError
+            if status == 429 or (isinstance(status, int) and status >= 500)
+            else InputError
+        )
         raise kind(server.url, f"{what}: HTTP {status} {reason}".rstrip()) from None
     except (ValueError, KeyError) as error:  # dicomweb-client on a malformed answer
         raise InputError(server.url, f"{what}: unexpected answer ({error})") from None

@@ -57,7 +57,8 @@ class Fetcher:
         except ServerError:
             raise
         except InputError as error:  # an HTTP 4xx for this image, or a malformed answer
-            raise ImageReadError(url, f"cannot be retrieved ({error.problem})") from None
+            reason = error.problem.split(": ", 1)[-1]  # without "WADO-RS of URL"
+            raise ImageReadError(url, f"cannot be retrieved ({reason})") from None
         except Exception as error:  # pydicom on a part that is not DICOM
             raise ImageReadError(url, f"not a DICOM instance ({type(error).__name__})") from None
         path = self.folder / f"{instance.sop}.dcm"
