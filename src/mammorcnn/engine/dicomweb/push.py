@@ -187,9 +187,10 @@ def push_segs(
     force: bool = False,
 ) -> PushResult:
     """Validate every SEG, then store those not already there (see module docstring)."""
-    checked = [(path, validate(path, source), source) for path, source in segs]
+    for path, source in segs:  # all first: one bad SEG and none is sent
+        validate(path, source)
     result = PushResult([], [])
-    for path, seg, source in checked:
+    for path, source in segs:  # read again (a batch of 13 MP SEGs need not sit in memory)
         earlier = None if force else existing_seg(server, source, identity)
         if earlier is not None:
             log.info(
@@ -198,7 +199,7 @@ def push_segs(
             )  # fmt: skip
             result.kept.append(path.name)
             continue
-        store(server, seg, path.name, source.instance.study)
+        store(server, pydicom.dcmread(path), path.name, source.instance.study)
         log.info("%s stored into study %s", path.name, source.instance.study)
         result.stored.append(path.name)
     return result
