@@ -76,7 +76,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"({report['n_lesions']} lesions in {report['n_images']} unseen test phantoms)",
         f"time: {t['total_s']:.0f} s in all (phantoms {t['generate_s']:.0f} s, "
         f"training {t['train_s']:.0f} s, evaluation {t['evaluate_s']:.0f} s)",
-        f"report:     {demo['report']}",
+        f"report:     {demo['report']} (review page: report.html beside it)",
         f"FROC plot:  {demo['froc_plot']}",
         f"PR curve:   {demo['pr_plot']}",
         f"overlays:   {demo['overlays']}",
