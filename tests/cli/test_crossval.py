@@ -61,7 +61,8 @@ def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path:
     pooled = evaluate_predictions(json.loads(women.read_text()), results)
     assert summary["pooled"]["sensitivities"] == pooled["froc"]["sensitivities"]
     assert summary["pooled"]["n_images"] == 8
-    assert "pooled" in result.out and "fold 1" in result.out
+    assert "pooled" in result.out and "fold 1" in result.out and "pooled 95% CI" in result.out
+    assert summary["pooled_confidence_intervals"]["unit"] == "patient_id"
     # other settings in the same folder are refused, naming what changed
     other = cli(*args[:-2], "--out", out, "--seed", 3)
     assert other.code == 2 and "seed" in other.err

@@ -155,7 +155,8 @@ def run_crossval(
     made, and returned, once every fold is evaluated."""
     from mammorcnn.data.coco import load_coco
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
-    from mammorcnn.engine.metrics import evaluate_predictions
+    from mammorcnn.engine.metrics import HitRule, evaluate_predictions
+    from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
 
     out_dir = Path(out_dir)
     options = options or DatasetRunOptions()
@@ -178,14 +179,18 @@ def run_crossval(
     if len(reports) < settings.folds:
         log.info("%d of %d folds evaluated; the pooled report waits", len(reports), settings.folds)
         return None
+    gt = load_coco(settings.data)
     pooled = evaluate_predictions(
-        load_coco(settings.data),
+        gt,
         pooled_results,
         settings.hit_rule,
         out_dir=out_dir / "pooled",
         gt_source=settings.data,
         predictions_source="the folds' predictions",
+        per_image=True,
     )
+    rule = HitRule.parse(settings.hit_rule)
+    add_other_findings_froc(pooled, gt, pooled_results, rule, out_dir / "pooled")
     summary = summarise(reports, pooled)
     _write_json(out_dir / SUMMARY_FILE, summary)
     return summary
@@ -228,7 +233,12 @@ def summarise(reports: list[dict], pooled: dict) -> dict:
     }
     for key in ("mean_sensitivity", "box_ap", "mask_ap", "mean_dice"):
         over[key] = _spread([f[key] for f in folds])
-    return {"fp_rates": rates, "folds": folds, "pooled": _figures(pooled), "over_folds": over}
+    summary = {"fp_rates": rates, "folds": folds, "pooled": _figures(pooled), "over_folds": over}
+    if pooled.get("froc_without_other_findings"):
+        summary["pooled_without_other_findings"] = pooled["froc_without_other_findings"]
+    if pooled.get("confidence_intervals"):
+        summary["pooled_confidence_intervals"] = pooled["confidence_intervals"]
+    return summary
 
 
 def format_summary(summary: dict) -> str:
@@ -253,4 +263,16 @@ def format_summary(summary: dict) -> str:
     keys = [f"sens@{r:g}" for r in rates] + ["mean_sensitivity", "box_ap", "mask_ap", "mean_dice"]
     lines.append("mean of folds " + " ".join(cell(over[k]["mean"]) for k in keys))
     lines.append("sd of folds   " + " ".join(cell(over[k]["std"]) for k in keys))
+    ci = summary.get("pooled_confidence_intervals")
+    if ci:
+        froc_ci = ci["froc"]
+        lines.append("pooled 95% CI " + " ".join(cell(v) for v in froc_ci["lower"]))
+        lines.append("              " + " ".join(cell(v) for v in froc_ci["upper"]))
+        lines.append(f"  (bootstrap over {ci['n_units']} women, {ci['n_resamples']} resamples)")
+    other = summary.get("pooled_without_other_findings")
+    if other:
+        lines.append(
+            f"pooled without the {other['n_images_left_out']} images with only other findings "
+            + " ".join(cell(v) for v in other["sensitivities"])
+        )
     return "\n".join(lines)
