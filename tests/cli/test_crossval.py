@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_config_dict
 
 from mammorcnn.data import generate_phantom_dataset
 from mammorcnn.engine.crossval import summarise, write_folds
 from mammorcnn.engine.metrics import evaluate_predictions
+
+from .conftest import tiny_config_dict
 
 
 @pytest.fixture(scope="module")
