@@ -190,7 +190,7 @@ def _build(cls: type, data: dict, prefix: str, where: _Where) -> Any:
         return built
     except ConfigError as error:
         raise where.error(prefix or "<top>", str(error)) from None
-    except (ValueError, TypeError) as error:  # another team's __post_init__ validation
+    except (ValueError, TypeError) as error:  # the sections' own validation
         raise where.error(prefix or "<top>", str(error)) from None
 
 

@@ -1,7 +1,7 @@
 """mammorcnn.data: mammograms in (DICOM/PNG/TIFF/PGM + COCO JSON), model tensors out.
 
 Names are imported lazily so that ``import mammorcnn.data`` stays cheap (no torch, pydicom or
-pycocotools until used) and so that a module still being written by someone else does not
+pycocotools until used), and so that a module whose optional dependency is missing does not
 break the import of the others.
 """
 
@@ -23,7 +23,6 @@ _EXPORTS = {
     "CocoMammoDataset": "mammorcnn.data.dataset",
     "collate_fn": "mammorcnn.data.dataset",
     "PreprocessCache": "mammorcnn.data.cache",
-    # written by the converters' author (B2)
     "load_coco": "mammorcnn.data.coco",
     "generate_phantom_dataset": "mammorcnn.data.synthetic",
     "convert_dataset": "mammorcnn.data.convert",

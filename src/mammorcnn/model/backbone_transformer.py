@@ -1,4 +1,6 @@
-"""Transformer backbones from timm (spec 2.2) giving the same P2..P6 pyramid as the ResNet.
+"""Transformer backbones from timm giving the same P2..P6 pyramid as the ResNet.
+
+Specification: docs/architecture.md §2.2.
 
 - ``vit`` / ``deit``: a plain ViT has one stride-16 map (its last block); the "simple feature
   pyramid" of ViTDet (Li et al. 2022) derives strides 4/8/16/32 from it with 2x2

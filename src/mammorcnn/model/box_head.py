@@ -1,4 +1,6 @@
-"""Detection head (spec 5.1): one shared FC layer, softmax over C+1 classes, 4C box deltas.
+"""Detection head: one shared FC layer, softmax over C+1 classes, 4C box deltas.
+
+Specification: docs/architecture.md §5.1.
 
 Hand-written: torchvision's ``TwoMLPHead`` has two FC layers and its ``FastRCNNPredictor``
 predicts 4(C+1) deltas (including background); the specification has one FC layer of 4096

@@ -1,8 +1,8 @@
 """The model's configuration: one dataclass tree whose defaults are the specification.
 
 Every field carries a comment (in the style of matterport's ``config.py``) saying what it
-controls and where the default comes from: "spec" for the specification
-(``mask-rcnn-architecture.md``), "torchvision"/"paper" where the specification is silent and we
+controls and where the default comes from: "docs/architecture.md §N" for section N of the
+specification, "torchvision"/"paper" where the specification is silent and we
 follow torchvision's Mask R-CNN or the Mask R-CNN / FPN papers. ``docs/architecture.md`` gives
 the reasons for every open choice.
 """
@@ -25,7 +25,7 @@ class BackboneConfig:
     """Feature extractor + FPN producing P2..P6 (strides 4..64), all ``fpn_channels`` wide."""
 
     # Which network: resnet18/34/50/101 (torchvision, 1-channel stem) or vit/deit/swin (timm,
-    # in_chans=1). spec 2.1: ResNet-50; spec 2.2: ViT, DeiT, Swin were tried.
+    # in_chans=1). docs/architecture.md §2.1: ResNet-50; §2.2: ViT, DeiT, Swin were tried.
     name: str = "resnet50"
     # Initial backbone weights. None: random init (works offline). "imagenet": torchvision's
     # ImageNet weights enum for ResNets (downloads, needs internet) / timm's pretrained tag for
@@ -38,7 +38,8 @@ class BackboneConfig:
     # How many ResNet stages train, counted from the top (0..5; 5 = everything incl. the stem).
     # None = torchvision's rule: 3 with pretrained weights, 5 when training from scratch.
     trainable_layers: int | None = None
-    # Channels of every pyramid level P2..P6. spec 2.1: lateral 1x1 convs reduce to 256.
+    # Channels of every pyramid level P2..P6.
+    # docs/architecture.md §2.1: lateral 1x1 convs reduce to 256.
     fpn_channels: int = 256
     # timm model for vit/deit/swin; None picks a ResNet-50-sized default for the name
     # (vit_small_patch16_224, deit_small_patch16_224, swin_tiny_patch4_window7_224).
@@ -55,10 +56,11 @@ class AnchorConfig:
     """Anchors: len(sizes) x len(aspect_ratios) per location on every pyramid level."""
 
     # Anchor sizes in units of the level's stride: size_px = s * stride, so [4,7,8,10,12]
-    # give 16..48 px on P2 (stride 4) and 256..768 px on P6 (stride 64). spec 3 (k-means).
+    # give 16..48 px on P2 (stride 4) and 256..768 px on P6 (stride 64).
+    # docs/architecture.md §3 (k-means).
     sizes: tuple[float, ...] = (4.0, 7.0, 8.0, 10.0, 12.0)
     # Aspect ratios as height / width (w = size/sqrt(r), h = size*sqrt(r); area = size^2).
-    # spec 3: [1.5, 2.5, 3.6].
+    # docs/architecture.md §3: [1.5, 2.5, 3.6].
     aspect_ratios: tuple[float, ...] = (1.5, 2.5, 3.6)
     # Anchor centre inside its feature cell, in strides: 0.5 = the cell's centre.
     offset: float = 0.5
@@ -68,9 +70,9 @@ class AnchorConfig:
 class RPNConfig:
     """Region proposal network: training targets and proposal selection."""
 
-    # IoU at or above which an anchor is positive. spec 3: 0.7.
+    # IoU at or above which an anchor is positive. docs/architecture.md §3: 0.7.
     fg_iou_thresh: float = 0.7
-    # IoU below which an anchor is negative; in between is ignored. spec 3: 0.3.
+    # IoU below which an anchor is negative; in between is ignored. docs/architecture.md §3: 0.3.
     bg_iou_thresh: float = 0.3
     # Also make each ground truth's best-matching anchor(s) positive (Faster R-CNN paper), so
     # that small or oddly shaped lesions always get a positive anchor.
@@ -93,7 +95,8 @@ class RPNConfig:
     nms_thresh: float = 0.7
     # Proposals with object probability below this are dropped before NMS. torchvision: 0.
     score_thresh: float = 0.0
-    # Smooth L1 transition point; spec 3 writes smooth_l1 with |x| < 1, i.e. beta = 1.
+    # Smooth L1 transition point; docs/architecture.md §3 writes smooth_l1 with |x| < 1,
+    # i.e. beta = 1.
     smooth_l1_beta: float = 1.0
 
 
@@ -101,16 +104,16 @@ class RPNConfig:
 class BoxHeadConfig:
     """RoI Align for the detection head, the FC head, its targets and post-processing."""
 
-    # RoI Align output for the detection head. spec 4: 7x7.
+    # RoI Align output for the detection head. docs/architecture.md §4: 7x7.
     roi_output_size: int = 7
-    # Bilinear samples per bin side (2 -> 4 points per bin). spec 4: 2.
+    # Bilinear samples per bin side (2 -> 4 points per bin). docs/architecture.md §4: 2.
     sampling_ratio: int = 2
     # FPN level rule k = floor(k0 + log2(sqrt(wh) / canonical_scale)), clamped to P2..P5:
     # the RoI side that maps to level k0. FPN paper eq. 1: 224.
     canonical_scale: int = 224
     # k0, the level of a canonical_scale-sized RoI. FPN paper eq. 1: 4.
     canonical_level: int = 4
-    # Units of the single shared FC layer. spec 5.1: 4096.
+    # Units of the single shared FC layer. docs/architecture.md §5.1: 4096.
     fc_dim: int = 4096
     # Proposal/GT IoU at or above which a RoI is foreground. paper: 0.5.
     fg_iou_thresh: float = 0.5
@@ -122,7 +125,8 @@ class BoxHeadConfig:
     positive_fraction: float = 0.25
     # Box-delta weights (x, y, w, h); matterport BBOX_STD_DEV = 1/weights. torchvision.
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
-    # Smooth L1 transition point. spec 5.1 uses the same smooth_l1 as spec 3: beta = 1.
+    # Smooth L1 transition point. docs/architecture.md §5.1 uses the same smooth_l1 as §3:
+    # beta = 1.
     smooth_l1_beta: float = 1.0
     # Inference: detections with class probability below this are dropped. torchvision: 0.05.
     score_thresh: float = 0.05
@@ -136,7 +140,8 @@ class BoxHeadConfig:
 class MaskHeadConfig:
     """RoI Align for the mask head and the fully convolutional mask head."""
 
-    # RoI Align output for the mask head = predicted mask resolution m. spec 4 and 5.2: 14x14.
+    # RoI Align output for the mask head = predicted mask resolution m.
+    # docs/architecture.md §4 and §5.2: 14x14.
     roi_output_size: int = 14
     # Number of 3x3 conv + ReLU layers before the 1x1 mask conv. Mask R-CNN paper (FPN head): 4.
     conv_layers: int = 4
@@ -150,7 +155,7 @@ class MaskHeadConfig:
 class ModelConfig:
     """The whole Mask R-CNN; ``ModelConfig()`` is the specification's model."""
 
-    # Object classes without background (C). spec 5.1: 1 (mass).
+    # Object classes without background (C). docs/architecture.md §5.1: 1 (mass).
     num_classes: int = 1
     # Input normalisation (x - mean) / std of the [0, 1] images: ImageNet's RGB mean averaged
     # to one channel, matching ImageNet-initialised (channel-summed) ResNets.
@@ -164,15 +169,15 @@ class ModelConfig:
     # (torchvision's MaskRCNN_ResNet50_FPN_Weights.COCO_V1, needs internet) or a local file.
     # Every tensor whose name and shape fit is loaded; the rest is reported as skipped.
     init_checkpoint: str | None = None
-    # Feature extractor + FPN (spec 2).
+    # Feature extractor + FPN (docs/architecture.md §2).
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    # Anchor sizes and shapes (spec 3).
+    # Anchor sizes and shapes (docs/architecture.md §3).
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
-    # Region proposal network (spec 3).
+    # Region proposal network (docs/architecture.md §3).
     rpn: RPNConfig = field(default_factory=RPNConfig)
-    # RoI Align 7x7 + detection head (spec 4, 5.1).
+    # RoI Align 7x7 + detection head (docs/architecture.md §4, §5.1).
     box_head: BoxHeadConfig = field(default_factory=BoxHeadConfig)
-    # RoI Align 14x14 + mask head (spec 4, 5.2).
+    # RoI Align 14x14 + mask head (docs/architecture.md §4, §5.2).
     mask_head: MaskHeadConfig = field(default_factory=MaskHeadConfig)
 
     @classmethod

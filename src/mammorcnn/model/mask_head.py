@@ -1,4 +1,6 @@
-"""Mask head (spec 5.2): four 3x3 convs + ReLU, then a 1x1 conv to C masks of 14x14.
+"""Mask head: four 3x3 convs + ReLU, then a 1x1 conv to C masks of 14x14.
+
+Specification: docs/architecture.md §5.2.
 
 The four convs are torchvision's ``MaskRCNNHeads``. The predictor is hand-written: torchvision's
 ``MaskRCNNPredictor`` upsamples with a 2x2 deconvolution to 28x28, the specification has no
@@ -40,7 +42,7 @@ def mask_targets(
 
     Uses ``roi_align`` on the mask (like torchvision's ``project_masks_on_boxes``) with
     ``aligned=True`` to match the feature pooling, averaging the mask over each target cell
-    (adaptive sampling), then thresholds so targets are binary as in spec 5.2.
+    (adaptive sampling), then thresholds so targets are binary as in docs/architecture.md §5.2.
     """
     if boxes.shape[0] == 0:
         return boxes.new_zeros((0, size, size))

@@ -1,4 +1,6 @@
-"""Paste m x m mask probabilities into the image by bilinear upscaling to each box (spec 5.2).
+"""Paste m x m mask probabilities into the image by bilinear upscaling to each box.
+
+Specification: docs/architecture.md §5.2.
 
 Hand-written instead of torchvision's ``paste_masks_in_image``, which loops over masks in
 Python, pads each mask by one pixel and resizes it with ``F.interpolate``. Bilinear resampling

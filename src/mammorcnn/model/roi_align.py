@@ -1,4 +1,6 @@
-"""Multi-level RoI Align without quantisation (spec 4), mapped to FPN levels by eq. 1 of FPN.
+"""Multi-level RoI Align without quantisation, mapped to FPN levels by eq. 1 of FPN.
+
+Specification: docs/architecture.md §4.
 
 Hand-written thin wrapper instead of ``torchvision.ops.MultiScaleRoIAlign`` because that class
 calls ``roi_align`` with ``aligned=False`` (the half-pixel offset of the original Detectron

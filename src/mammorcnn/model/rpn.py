@@ -1,4 +1,6 @@
-"""Region proposal network with the specification's 2-class softmax objectness (spec 3).
+"""Region proposal network with the specification's 2-class softmax objectness.
+
+Specification: docs/architecture.md §3.
 
 torchvision's ``RPNHead`` predicts one sigmoid logit per anchor; the specification asks for a
 classification conv of ``2 x anchors`` channels (background/object softmax per anchor), so the
