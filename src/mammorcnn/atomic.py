@@ -5,16 +5,22 @@ The data goes to a temporary file in the destination's folder (same file system,
 fsync'ed so the rename itself survives a power cut. A crash at any point leaves at most a
 ``.<name>.*.tmp`` file, which :func:`remove_stale_temp_files` clears on the next start.
 The one writer every package uses (data, engine, cli), so outputs share one behaviour: the
-final file gets the usual permissions (0666 minus the umask), not mkstemp's private 0600.
+final file gets the usual permissions (0666 minus the umask), not mkstemp's private 0600, and a
+fault of the machine (disk full, read-only or vanished folder) is an
+:class:`~mammorcnn.errors.OutputError` naming the file and the cause (one line, exit code 2),
+never a traceback; the old file is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from mammorcnn.errors import OutputError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -46,9 +52,53 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# What the user reads for the errnos a machine fault raises; others keep the system's text.
+_CAUSES = {
+    errno.ENOSPC: "no space left on device: the disk is full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOENT: "its folder does not exist (removed while running?)",
+    errno.ENOTDIR: "a file stands where its folder should be",
+    errno.EIO: "input/output error (a failing disk or a lost network mount)",
+}
+
+
+def output_error(error: OSError, path: str | os.PathLike[str]) -> OutputError:
+    """`error` raised while writing `path` as the OutputError the user sees (kept as it is
+    when it already is one)."""
+    if isinstance(error, OutputError):
+        return error
+    cause = _CAUSES.get(error.errno) or error.strerror or str(error)
+    name = errno.errorcode.get(error.errno or -1)
+    return OutputError(path, f"{cause}, {name}" if name else cause, error.errno)
+
+
+def ensure_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create `folder` (and parents); a place that cannot hold one is an OutputError."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise output_error(error, folder) from error
+    return folder
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is always either the old or the new content."""
+    """Write `data` to `path` so that `path` is always either the old or the new content.
+
+    Raises OutputError (also an OSError) when the machine refuses the write.
+    """
     path = Path(path)
+    try:
+        _write(path, data)
+    except OSError as error:
+        raise output_error(error, path) from error
+    _fsync_dir(path.parent)
+
+
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     tmp = Path(tmp_name)
@@ -65,7 +115,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
 
 
 def _pause_half_written(handle, data: bytes, path: Path) -> None:  # noqa: ANN001

@@ -46,3 +46,40 @@ class ConfigError(MammoError):
 
 class TrainingError(MammoError):
     """Training cannot continue (for example a NaN or infinite loss)."""
+
+
+class OutputError(MammoError, OSError):
+    """A file cannot be written: disk full, read-only or vanished folder (a machine fault).
+
+    Also an OSError (errno, strerror = the cause, filename), so code that already handles
+    OSError around a write keeps working; the CLI shows it as one line, exit code 2.
+    """
+
+    def __init__(
+        self, path: str | PathLike[str], cause: str, code: int | None = None, hint: str = ""
+    ) -> None:
+        OSError.__init__(self, code, cause, str(path))
+        self.path, self.cause, self.hint = str(path), cause, hint
+
+    def __str__(self) -> str:
+        return f"{self.path}: cannot write ({self.cause})" + (f"; {self.hint}" if self.hint else "")
+
+    def with_hint(self, hint: str) -> OutputError:
+        """The same error with what the user can do about it (e.g. how to resume)."""
+        return OutputError(self.path, self.cause, self.errno, hint)
+
+    def __reduce__(self):  # noqa: ANN204 - pickle protocol (DataLoader workers)
+        return (self.__class__, (self.path, self.cause, self.errno, self.hint))
+
+
+class FolderBusyError(MammoError):
+    """Another mammorcnn process writes into the same output folder (it holds the lock)."""
+
+    def __init__(self, folder: str | PathLike[str], holder: str) -> None:
+        self.folder, self.holder = str(folder), holder
+        super().__init__(
+            f"{folder}: in use by {holder}; wait for it to finish or choose another folder"
+        )
+
+    def __reduce__(self):  # noqa: ANN204 - pickle protocol
+        return (self.__class__, (self.folder, self.holder))

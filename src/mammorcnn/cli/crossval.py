@@ -2,13 +2,19 @@
 
 K-fold cross-validation by woman (docs/training.md, "Cross-validation"): parses, calls
 `mammorcnn.engine.crossval.run_crossval`, prints the per-fold and pooled table. Resumable: the
-same command after a kill continues with the folds it has not finished.
+same command after a kill continues with the folds it has not finished. SIGTERM or Ctrl-C
+stops a fold's training after a checkpoint (exit 143/130); the same command resumes it.
+
+Locks: a call over every fold holds --out exclusively; `--fold K` calls hold it shared (several
+such jobs run side by side) and their folds' folders exclusively, so two calls never work on
+one fold.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 from mammorcnn.cli.train import split_items
@@ -53,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mammorcnn.engine.crossval import CrossvalSettings, format_summary, run_crossval
+    from mammorcnn.engine.folder_lock import folder_lock
+    from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.metrics import HitRule
 
@@ -71,7 +79,15 @@ def run(args: argparse.Namespace) -> int:
         hit_rule=args.hit_rule,
     )
     options = DatasetRunOptions(device=args.device, cache_dir=args.cache_dir)
-    summary = run_crossval(settings, args.out, options, only=args.fold)
+    bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
+    if bad:  # before any fold folder is made for its lock
+        raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{args.folds - 1}")
+    with ExitStack() as stack:
+        stack.enter_context(folder_lock(args.out, "crossval", shared=args.fold is not None))
+        for k in sorted(set(args.fold or [])):
+            stack.enter_context(folder_lock(args.out / f"fold{k}", f"crossval --fold {k}"))
+        stack.enter_context(GracefulStop())
+        summary = run_crossval(settings, args.out, options, only=args.fold)
     if summary is None:
         print(f"folds {args.fold} done; run again when the others are, for the pooled report")
         return 0

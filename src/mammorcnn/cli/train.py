@@ -1,4 +1,8 @@
-"""`mammorcnn train CONFIG.yaml [key=value ...] --out RUN_DIR` (or `--resume RUN_DIR`)."""
+"""`mammorcnn train CONFIG.yaml [key=value ...] --out RUN_DIR` (or `--resume RUN_DIR`).
+
+SIGTERM or Ctrl-C finishes the current step, checkpoints it and exits 143/130; `--resume`
+continues as if never stopped (docs/robustness.md, "Faults"). The run folder is locked.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ def split_items(items: list[str]) -> tuple[Path | None, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from mammorcnn.config import load_config
+    from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.training import load_run_config, run_training
 
     config_path, overrides = split_items(args.items)
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(config_path, overrides)
         stem = config_path.stem if config_path is not None else "default"
         run_dir = args.out or Path("runs") / stem
-    result = run_training(config, run_dir, resume=args.resume is not None)
+    with GracefulStop():  # a stop exits 143 (SIGTERM) or 130 (SIGINT) after a checkpoint
+        result = run_training(config, run_dir, resume=args.resume is not None)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         print(f"best weights: {result.best}")
         print(f"last weights: {result.last}")

@@ -12,6 +12,10 @@ at 1024x1024; error <= 7.6e-6, far below the 16-bit source's own step after norm
 the PreprocessRecord and the reader's meta as JSON, and the key. Written to a temporary file
 then ``os.replace``-d. Anything wrong on reading (truncated, CRC error, wrong key, shape, or
 record) makes the entry count as missing: it is recomputed, never trusted.
+
+The cache is best-effort: a folder that cannot be written (disk full, read-only, vanished) costs
+only the speed-up. The first failed write warns once and the cache stops writing in this process
+(each DataLoader worker is a process of its own).
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class PreprocessCache:
         self.folder = Path(folder)
         self.hits = 0
         self.misses = 0
+        # After one failed write, later ones would fail too (and warn per image): skip them.
+        self.write_failed = False
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npz"
@@ -107,7 +113,9 @@ class PreprocessCache:
         return result
 
     def store(self, key: str, image: np.ndarray, record: PreprocessRecord, meta: dict) -> None:
-        """Write atomically; a full or read-only disk only costs the speed-up (warning)."""
+        """Write atomically; a full or read-only disk only costs the speed-up (one warning)."""
+        if self.write_failed:
+            return
         path = self._path(key)
         info = {"key": key, "record": record.to_dict(), "meta": meta}
         buffer = io.BytesIO()
@@ -115,8 +123,14 @@ class PreprocessCache:
         np.savez(buffer, image=quantise(image), info=info_bytes)
         try:
             atomic_write_bytes(path, buffer.getvalue())
-        except OSError as exc:
-            warnings.warn(f"{path}: cache not written ({exc})", stacklevel=2)
+        except OSError as exc:  # atomic_write_bytes raises OutputError, an OSError
+            self.write_failed = True
+            cause = getattr(exc, "cause", None) or exc.strerror or exc
+            warnings.warn(
+                f"{path}: preprocessing cache not written ({cause}); continuing without "
+                f"caching into {self.folder}",
+                stacklevel=2,
+            )
 
 
 __all__ = ["PreprocessCache", "cache_key", "default_cache_dir", "dequantise", "quantise"]

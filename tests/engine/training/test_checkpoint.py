@@ -27,7 +27,7 @@ from mammorcnn.engine.training.weights import (
     save_state,
     save_weights,
 )
-from mammorcnn.errors import CheckpointError
+from mammorcnn.errors import CheckpointError, OutputError
 
 META = {
     "model_config": {"num_classes": 1},
@@ -168,7 +168,7 @@ def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mo
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match="w.safetensors: cannot write .no space left"):
         save_weights(path, tiny(width=8).state_dict(), {"new": True})
     monkeypatch.undo()
     assert load_weights(path)[1] == META

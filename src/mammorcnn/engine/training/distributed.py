@@ -99,6 +99,15 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(value.item() > 0)
 
 
+def max_over_ranks(value: int, info: DistInfo, device: torch.device) -> int:
+    """The largest `value` of any rank, on every rank (a stop signal seen by one rank)."""
+    if not info.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.int64, device=_backend_device(device))
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def mean_metrics(metrics: dict[str, float], info: DistInfo) -> dict[str, float]:
     """Average a metric dict over ranks (keys any rank reported; NaN-free ranks only).
 

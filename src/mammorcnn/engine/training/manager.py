@@ -10,6 +10,8 @@ A checkpoint counts only once its state file exists: the weights are written bef
 crash between the two leaves an incomplete pair that resume ignores (and pruning deletes).
 Resume walks from the newest complete pair backwards and takes the first that loads, so even a
 checkpoint damaged after the fact (disk full, bit rot) falls back to the previous one.
+A write the machine refuses (disk full, read-only or vanished folder) is an OutputError naming
+the file; the checkpoints already written are untouched by it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from mammorcnn.atomic import remove_stale_temp_files
+from mammorcnn.atomic import ensure_folder, output_error, remove_stale_temp_files
 from mammorcnn.engine.training.weights import (
     load_state,
     load_weights,
@@ -64,8 +66,12 @@ class CheckpointManager:
 
     def prepare(self) -> None:
         """Create the folder and clear temp files a killed writer left behind."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for tmp in remove_stale_temp_files(self.folder):
+        ensure_folder(self.folder)
+        try:
+            removed = remove_stale_temp_files(self.folder)
+        except OSError as error:
+            raise output_error(error, error.filename or self.folder) from error
+        for tmp in removed:
             log.warning("removed %s left by an interrupted checkpoint write", tmp.name)
 
     def paths(self, step: int) -> Checkpoint:
@@ -92,7 +98,10 @@ class CheckpointManager:
         ckpt = self.paths(step)
         save_weights(ckpt.weights, weights, {**metadata, "step": step})
         save_state(ckpt.state, state)
-        self._prune(keep=ckpt)
+        try:
+            self._prune(keep=ckpt)
+        except OSError as error:  # e.g. the folder became read-only; the new pair is complete
+            raise output_error(error, error.filename or self.folder) from error
         return ckpt
 
     def save_best(self, weights: dict, metadata: dict) -> Path:

@@ -3,12 +3,14 @@
 This is the one place where concrete parts are chosen (build_model, CocoMammoDataset, the FROC
 evaluator); each can be passed in instead, which is how tests and notebooks use it.
 Works the same in one process and under `torchrun` (the process group comes from the
-environment; only rank 0 writes).
+environment; only rank 0 writes). Only rank 0 holds the run folder's lock, so a second run
+into the same folder is refused (torchrun then ends the other ranks).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 from torch import nn
@@ -16,6 +18,7 @@ from torch.utils.data import Dataset
 
 from mammorcnn import __version__
 from mammorcnn.config import Config, config_to_dict, load_config, save_config
+from mammorcnn.engine.folder_lock import folder_lock
 from mammorcnn.engine.training import distributed as D
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
 from mammorcnn.engine.training.loader import repeat_lesion_images
@@ -116,7 +119,9 @@ def run_training(
     """
     run_dir = Path(run_dir)
     info, created = D.init_distributed(config.train.device)
+    lock = ExitStack()
     try:
+        lock.enter_context(folder_lock(run_dir, "train", enabled=info.is_main))
         # Same initial weights on every rank (DDP would broadcast rank 0's anyway).
         seed_everything(config.train.seed)
         if train_set is None:
@@ -155,6 +160,7 @@ def run_training(
             log.info("training done: best weights %s", result.best)
         return result
     finally:
+        lock.close()
         D.cleanup(created)
 
 

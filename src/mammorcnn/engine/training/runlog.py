@@ -3,6 +3,10 @@
 train_log.jsonl is the machine-readable record (one JSON object per logged step or
 validation). After a resume, entries past the resumed step belong to the lost timeline and are
 dropped, as TensorBoard's `purge_step` does for the event files, so neither shows a step twice.
+
+Neither goes through the atomic writer (one appends, TensorBoard writes from its own thread and
+reports a failed write at the next call), so a full, read-only or vanished folder is turned
+into an OutputError naming the file here.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 import torch
 
-from mammorcnn.atomic import atomic_write_bytes
+from mammorcnn.atomic import atomic_write_bytes, output_error
 
 log = logging.getLogger("mammorcnn.train")
 
@@ -32,6 +36,7 @@ class RunLog:
     def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None):
         self.enabled = enabled
         self.path = Path(run_dir) / LOG_NAME
+        self.tb_dir = Path(run_dir) / "tensorboard"
         self.writer = None
         if not enabled:
             return
@@ -41,7 +46,10 @@ class RunLog:
             from torch.utils.tensorboard import SummaryWriter
 
             purge = None if resume_step is None else resume_step + 1
-            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=purge)
+            try:
+                self.writer = SummaryWriter(str(self.tb_dir), purge_step=purge)
+            except OSError as error:
+                raise output_error(error, self.tb_dir) from error
 
     def _truncate(self, step: int) -> None:
         if not self.path.exists():
@@ -62,23 +70,39 @@ class RunLog:
             return
         entry: dict[str, Any] = {"kind": kind, "step": step, "epoch": epoch}
         entry.update({k: _json_safe(float(v)) for k, v in values.items()})
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        try:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+        except OSError as error:
+            raise output_error(error, self.path) from error
         if self.writer is not None:
-            for key, value in values.items():
-                self.writer.add_scalar(f"{kind}/{key}", float(value), step)
+            try:
+                for key, value in values.items():
+                    self.writer.add_scalar(f"{kind}/{key}", float(value), step)
+            except OSError as error:
+                raise output_error(error, self.tb_dir) from error
 
     def images(self, step: int, images: dict[str, torch.Tensor]) -> None:
         """Overlay images (3xHxW, float in [0, 1] or uint8) under TensorBoard's "overlays/"."""
         if self.writer is None:
             return
-        for name, image in images.items():
-            self.writer.add_image(f"overlays/{name}", image, step, dataformats="CHW")
+        try:
+            for name, image in images.items():
+                self.writer.add_image(f"overlays/{name}", image, step, dataformats="CHW")
+        except OSError as error:
+            raise output_error(error, self.tb_dir) from error
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+    def close(self, quiet: bool = False) -> None:
+        """Flush TensorBoard; `quiet` when another error is on its way (it is the one to show)."""
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        try:
+            writer.close()
+        except OSError as error:
+            if not quiet:
+                raise output_error(error, self.tb_dir) from error
+            log.warning("TensorBoard events not flushed: %s", output_error(error, self.tb_dir))
 
 
 def read_log(run_dir: Path, kind: str = "train") -> list[dict]:

@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from mammorcnn.engine import graceful_stop
 from mammorcnn.engine.training import distributed as D
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
 from mammorcnn.engine.training.config import TrainConfig
@@ -42,7 +43,7 @@ from mammorcnn.engine.training.runlog import RunLog
 from mammorcnn.engine.training.state import pack_state, unpack_state
 from mammorcnn.engine.training.step import StepRunner
 from mammorcnn.engine.training.weights import check_compatible
-from mammorcnn.errors import CheckpointError, ConfigError, TrainingError
+from mammorcnn.errors import CheckpointError, ConfigError, OutputError, TrainingError
 
 log = logging.getLogger("mammorcnn.train")
 
@@ -93,6 +94,7 @@ class Trainer:
         )
         self.manager = CheckpointManager(self.run_dir / "checkpoints", config.keep_last)
         self.step = self.epoch = self.batch = 0
+        self.saved_step: int | None = None  # step of the newest checkpoint on disk
         self.best: dict = {"metric": config.best_metric, "value": None, "step": None}
         self.metrics: dict[str, float] = {}
         self.runlog: RunLog | None = None
@@ -120,13 +122,21 @@ class Trainer:
         )
         try:
             while self.epoch < self.cfg.epochs:
+                self._stop_if_requested()
                 self._train_epoch()
                 self.epoch, self.batch = self.epoch + 1, 0
                 D.broadcast_buffers(self.model, self.info)
                 metrics = self._validate()
                 self._save(metrics)
-        finally:
-            self.runlog.close()
+        except BaseException as error:
+            self.runlog.close(quiet=True)
+            if isinstance(error, OutputError):  # disk full, read-only: what is kept, what next
+                raise error.with_hint(
+                    f"the last complete checkpoint is {self._last_good()}; once the disk is "
+                    f"writable again: mammorcnn train --resume {self.run_dir}"
+                ) from error
+            raise
+        self.runlog.close()
         return self._result()
 
     def check_start(self, resume: bool) -> None:
@@ -177,6 +187,23 @@ class Trainer:
             if every and self.step % every == 0 and self.batch < self.steps_per_epoch:
                 D.broadcast_buffers(self.model, self.info)
                 self._save(None, epoch_end=False)
+            self._stop_if_requested()
+
+    def _stop_if_requested(self) -> None:
+        """On SIGTERM/SIGINT (any rank's: every rank stops at the same step), checkpoint this
+        exact step, unless one is on disk already, and stop; resume continues from here."""
+        signum = D.max_over_ranks(graceful_stop.requested() or 0, self.info, self.device)
+        if not signum:
+            return
+        if self.saved_step != self.step:
+            D.broadcast_buffers(self.model, self.info)
+            self._save(None, epoch_end=False)
+        raise graceful_stop.Stopped(
+            signum,
+            f"after step {self.step} (epoch {self.epoch + 1}, batch {self.batch}); checkpoint "
+            f"{self.manager.paths(self.step).weights} written; continue with: "
+            f"mammorcnn train --resume {self.run_dir}",
+        )
 
     def _log_window(self, window: dict[str, list[float]], bar: tqdm) -> None:
         values = {k: sum(v) / len(v) for k, v in window.items() if v}
@@ -234,6 +261,7 @@ class Trainer:
             if improved:
                 self.manager.save_best(weights, {**meta, "step": self.step, "best": self.best})
         D.barrier(self.info)
+        self.saved_step = self.step
         if self.cfg.select == "best" and metrics is not None and name not in metrics:
             raise ConfigError(
                 f"train.best_metric={name!r} is not among the validation metrics "
@@ -272,6 +300,7 @@ class Trainer:
             position[k] for k in ("epoch", "batch_in_epoch", "step")
         )
         self.best, self.runner.skipped = position["best"], position["skipped_batches"]
+        self.saved_step = self.step
         if len(rng) == self.info.world_size:
             restore_rng(rng[self.info.rank])
         else:  # another process count: the data order still follows (seed, epoch)
