@@ -15,7 +15,7 @@ import argparse
 import logging
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -175,25 +175,33 @@ def warnings_as_log(logger: logging.Logger) -> Iterator[None]:
         yield
 
 
-def out_folder(out: Path) -> Path:
-    """Create the output folder; a path that cannot be one is named in one line."""
+def out_folder(out: Path, held: ExitStack | None = None, command: str = "predict") -> Path:
+    """Create the output folder; a path that cannot be one is named in one line. With `held`,
+    lock it until `held` closes: one writer per folder (docs/robustness.md, "Faults")."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(
             out, f"cannot create the output folder ({error.strerror or error})"
         ) from None
+    if held is not None:
+        from mammorcnn.engine.folder_lock import folder_lock
+
+        held.enter_context(folder_lock(out, command))
     return out
 
 
 def run(args: argparse.Namespace) -> int:
-    with warnings_as_log(log):
-        return _run(args)
+    from mammorcnn.engine.graceful_stop import GracefulStop
+
+    with warnings_as_log(log), ExitStack() as held, GracefulStop():
+        return _run(args, held)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, held: ExitStack) -> int:
     from tqdm import tqdm
 
+    from mammorcnn.engine.graceful_stop import stop_if_requested
     from mammorcnn.engine.inference import (
         Predictor,
         check_preprocess_overrides,
@@ -216,7 +224,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     check_preprocess_overrides(loaded, preprocess_overrides(args))
     predictor = Predictor(loaded, args.score_threshold, args.batch_size, args.max_detections)
-    out = out_folder(args.out)
+    out = out_folder(args.out, held)
     names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
     writer = ImageWriter(out, loaded, seg=not args.no_seg, overlay=not args.no_overlay)
     skipped: list[dict[str, Any]] = []
@@ -246,6 +254,8 @@ def _run(args: argparse.Namespace) -> int:
                 if remote:
                     remote.release(item.source)
             bar.update(len(batch))
+            # SIGTERM/Ctrl-C: stop between images (exit 143/130); each image's files are whole
+            stop_if_requested(f"after {bar.n} of {len(paths)} image(s), their outputs in {out}")
         bar.update(len(paths) - bar.n)  # skipped files
     settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
     images = remote.entries(writer.images) if remote else writer.images
