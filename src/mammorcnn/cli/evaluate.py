@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 from mammorcnn.cli.predict import (
@@ -103,6 +104,13 @@ def _without_images(gt: dict, skipped: list[dict]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mammorcnn.engine.graceful_stop import GracefulStop
+
+    with ExitStack() as held, GracefulStop():  # held: the --out lock, for the whole command
+        return _run(args, held)
+
+
+def _run(args: argparse.Namespace, held: ExitStack) -> int:
     from mammorcnn.data import load_coco
     from mammorcnn.engine.inference.predictions_file import read_results
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions, format_report
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     rule = HitRule.parse(args.hit_rule)
     gt = load_coco(args.data)
     if args.out is not None:
-        out_folder(args.out)
+        out_folder(args.out, held, "evaluate")
     skipped: list[dict] = []
     if args.results is not None:
         results = read_results(args.results, gt, args.data)

@@ -48,6 +48,7 @@ def predict_dataset(
 
     from mammorcnn.data import CocoMammoDataset, DataConfig
     from mammorcnn.data.coco import resolve_image_path
+    from mammorcnn.engine.graceful_stop import stop_if_requested
     from mammorcnn.engine.inference.loading import check_preprocess_overrides, load_trained_model
     from mammorcnn.engine.inference.predictions_file import (
         FILE_NAME,
@@ -87,6 +88,7 @@ def predict_dataset(
                 results += coco_results(info["id"], det, labels)
             source = resolve_image_path(info["file_name"], dataset.root)
             images.append(image_entry(info["id"], source, item.record, None, {}, n))
+        stop_if_requested(f"after {len(images)} of {len(dataset)} image(s); nothing written yet")
     if out_dir is not None:
         settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
         write_predictions(Path(out_dir) / FILE_NAME, images, results, loaded, settings)
