@@ -57,7 +57,7 @@ def train_tiny(size: int, steps: int, images: int, seed: int) -> torch.nn.Module
 
 
 def evaluate(model: torch.nn.Module, samples: list, count: int) -> dict:
-    model.rpn._post_nms_top_n["testing"] = count
+    model.set_test_proposals(count)
     found5 = found7 = hits = fps = total = 0
     detections = []
     for image, target in samples:

@@ -96,8 +96,23 @@ def test_test_proposals_caps_the_proposals_per_image() -> None:
         full, _ = model.rpn(images, model.backbone(images.tensors))
     assert full[0].shape[0] > 7  # the original keeps its config's count
     torch.testing.assert_close(proposals[0], full[0][:7], rtol=0, atol=1e-2)
+    # the config still describes each model
+    assert fast.config.rpn.post_nms_top_n_test == 7
+    assert model.config.rpn.post_nms_top_n_test == tiny_config().rpn.post_nms_top_n_test
     with pytest.raises(ValueError):
         optimize_for_inference(model, test_proposals=0)
+
+
+def test_set_test_proposals_changes_the_model_and_its_config_only_at_inference() -> None:
+    model = tiny_model("bn")
+    model.set_test_proposals(5)
+    assert model.config.rpn.post_nms_top_n_test == 5
+    images, _ = model.transform([torch.rand(1, SIZE, SIZE)])
+    features = model.backbone(images.tensors)
+    with torch.no_grad():
+        assert model.rpn(images, features)[0][0].shape[0] == 5
+        model.rpn.train()
+        assert model.rpn.post_nms_top_n() == model.config.rpn.post_nms_top_n_train != 5
 
 
 def test_rpn_decoding_only_the_top_k_gives_torchvisions_proposals() -> None:

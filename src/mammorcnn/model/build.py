@@ -58,17 +58,17 @@ def build_roi_heads(config: ModelConfig) -> SpecRoIHeads:
 
     mask_in = mh.conv_channels if mh.conv_layers > 0 else ch
     return SpecRoIHeads(
-        pool(bh.roi_output_size),
-        BoxHead(ch, bh.roi_output_size, bh.fc_dim),
-        BoxPredictor(bh.fc_dim, config.num_classes),
-        bh.fg_iou_thresh,
-        bh.bg_iou_thresh,
-        bh.batch_size_per_image,
-        bh.positive_fraction,
-        tuple(bh.bbox_reg_weights),
-        bh.score_thresh,
-        bh.nms_thresh,
-        bh.detections_per_img,
+        box_roi_pool=pool(bh.roi_output_size),
+        box_head=BoxHead(ch, bh.roi_output_size, bh.fc_dim),
+        box_predictor=BoxPredictor(bh.fc_dim, config.num_classes),
+        fg_iou_thresh=bh.fg_iou_thresh,
+        bg_iou_thresh=bh.bg_iou_thresh,
+        batch_size_per_image=bh.batch_size_per_image,
+        positive_fraction=bh.positive_fraction,
+        bbox_reg_weights=tuple(bh.bbox_reg_weights),
+        score_thresh=bh.score_thresh,
+        nms_thresh=bh.nms_thresh,
+        detections_per_img=bh.detections_per_img,
         mask_roi_pool=pool(mh.roi_output_size),
         mask_head=build_mask_head(ch, mh.conv_channels, mh.conv_layers),
         mask_predictor=MaskPredictor(mask_in, config.num_classes),
@@ -104,6 +104,20 @@ class MaskRCNN(GeneralizedRCNN):
             else NormalizePad(config.image_mean, config.image_std, config.size_divisible),
         )
         self.config = config
+
+    def set_test_proposals(self, count: int) -> None:
+        """Keep ``count`` RPN proposals per image after NMS at inference (``--proposals``).
+
+        The one way to change the count after building: it writes ``config.rpn``, which the
+        RPN reads its counts from, so ``model.config`` keeps describing the model (and a
+        checkpoint saved from it records the count it ran with).
+        """
+        if count < 1:
+            raise ValueError(f"test_proposals must be >= 1, got {count}")
+        self.config.rpn.post_nms_top_n_test = int(count)
+        rpn_config = getattr(self.rpn, "config", None)
+        if rpn_config is not None:  # the same object unless an RPN was passed in
+            rpn_config.post_nms_top_n_test = int(count)
 
     def forward(
         self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None

@@ -9,7 +9,7 @@ beta 1) and because box-only annotations (``mask_valid`` False) must give no mas
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.models.detection.roi_heads import RoIHeads
 
 from mammorcnn.model.box_head import box_head_loss, with_background_deltas
@@ -20,9 +20,42 @@ class SpecRoIHeads(RoIHeads):
     """Box + mask branches on P2..P5 RoI features (see ``build.py`` for the parts)."""
 
     def __init__(
-        self, *args, box_smooth_l1_beta: float, mask_target_threshold: float, **kwargs
+        self,
+        *,
+        box_roi_pool: nn.Module,
+        box_head: nn.Module,
+        box_predictor: nn.Module,
+        mask_roi_pool: nn.Module,
+        mask_head: nn.Module,
+        mask_predictor: nn.Module,
+        fg_iou_thresh: float,
+        bg_iou_thresh: float,
+        batch_size_per_image: int,
+        positive_fraction: float,
+        bbox_reg_weights: tuple[float, float, float, float],
+        score_thresh: float,
+        nms_thresh: float,
+        detections_per_img: int,
+        box_smooth_l1_beta: float,
+        mask_target_threshold: float,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        """Keyword-only: eleven of these are numbers, and a swapped pair would build a model."""
+        super().__init__(
+            box_roi_pool=box_roi_pool,
+            box_head=box_head,
+            box_predictor=box_predictor,
+            fg_iou_thresh=fg_iou_thresh,
+            bg_iou_thresh=bg_iou_thresh,
+            batch_size_per_image=batch_size_per_image,
+            positive_fraction=positive_fraction,
+            bbox_reg_weights=bbox_reg_weights,
+            score_thresh=score_thresh,
+            nms_thresh=nms_thresh,
+            detections_per_img=detections_per_img,
+            mask_roi_pool=mask_roi_pool,
+            mask_head=mask_head,
+            mask_predictor=mask_predictor,
+        )
         self.box_smooth_l1_beta = box_smooth_l1_beta
         self.mask_target_threshold = mask_target_threshold
 

@@ -116,6 +116,19 @@ class SoftmaxRPN(RegionProposalNetwork):
             cfg.fg_iou_thresh, cfg.bg_iou_thresh, allow_low_quality_matches=cfg.best_anchor_positive
         )
         self.smooth_l1_beta = cfg.smooth_l1_beta
+        # The proposal counts are read from the config on every call, so changing them
+        # (``MaskRCNN.set_test_proposals``) changes the config and the model together.
+        self.config = cfg
+
+    def pre_nms_top_n(self) -> int:
+        """Proposals kept per level before NMS (``rpn.pre_nms_top_n_train/test``)."""
+        c = self.config
+        return c.pre_nms_top_n_train if self.training else c.pre_nms_top_n_test
+
+    def post_nms_top_n(self) -> int:
+        """Proposals kept per image after NMS (``rpn.post_nms_top_n_train/test``)."""
+        c = self.config
+        return c.post_nms_top_n_train if self.training else c.post_nms_top_n_test
 
     def filter_proposals(
         self,

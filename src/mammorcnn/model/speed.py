@@ -168,9 +168,7 @@ def optimize_for_inference(
         for part in (fast.backbone, fast.rpn.head, fast.roi_heads.mask_head):
             part.to(memory_format=torch.channels_last)
     if test_proposals is not None:
-        if test_proposals < 1:
-            raise ValueError(f"test_proposals must be >= 1, got {test_proposals}")
-        fast.rpn._post_nms_top_n["testing"] = int(test_proposals)
+        fast.set_test_proposals(test_proposals)  # keeps fast.config true
     if bf16:
         use_bf16(fast)
     for param in fast.parameters():
