@@ -202,7 +202,10 @@ def _bad_files(tmp: Path, write_dicom) -> dict[str, tuple[Path, str]]:
         "exceeds the limit of 100000000 pixels",
     )
     for name, mode in (("rgba.png", "RGBA"), ("rgb.png", "RGB"), ("palette.png", "P")):
-        Image.new(mode, (8, 8)).save(tmp / name)
+        image = Image.new(mode, (8, 8))
+        if mode == "RGB":
+            image.putpixel((3, 4), (200, 10, 10))  # one coloured pixel: a colour image
+        image.save(tmp / name)
         files[name] = (tmp / name, "alpha channel" if "A" in mode else "colour/palette")
     Image.new("L", (8, 8)).save(
         tmp / "pages.tif", save_all=True, append_images=[Image.new("L", (8, 8))]
@@ -249,3 +252,17 @@ def test_oversized_image_refused_before_decoding(bad_files, monkeypatch):
     for name in ("huge.dcm", "huge.png", "huger.png"):
         with pytest.raises(ImageReadError, match="refused before decoding"):
             read_image(bad_files[name][0])
+
+
+def test_rgb_png_with_equal_channels_is_read_as_grey_with_a_log_line(tmp_path, caplog):
+    grey = np.arange(48, dtype=np.uint8).reshape(6, 8) * 5
+    path = tmp_path / "edited.png"
+    Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB").save(path)
+    with caplog.at_level("INFO", logger="mammorcnn.data.io"):
+        raw = read_image(path)
+    assert raw.pixels.dtype == np.float32
+    np.testing.assert_array_equal(raw.pixels, grey.astype(np.float32))
+    assert raw.meta["bits"] == 8 and raw.meta["kind"] == "png"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: RGB image with three equal channels, read as 8-bit grey"
+    ]

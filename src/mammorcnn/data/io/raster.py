@@ -1,12 +1,15 @@
 """PNG / TIFF / PGM (and grey JPEG) reader via Pillow, 8 or 16 bits, single channel only.
 
-Colour and alpha are refused rather than converted: a mammogram saved as RGB or with an alpha
-channel has been through a tool that may also have rescaled or burned in annotations, and the
-user should know (the error says how to fix it).
+Colour and alpha are refused rather than converted: a mammogram saved in colour or with an
+alpha channel has been through a tool that may also have rescaled or burned in annotations, and
+the user should know (the error says how to fix it). The one exception is an RGB image whose
+three channels are equal everywhere: that is a grey image an image editor saved as RGB (common),
+nothing was burned in, and it is read as its one grey channel with a log line saying so.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,9 @@ from PIL import Image, UnidentifiedImageError
 from mammorcnn.data.io.raw import MAX_PIXELS, RawImage, check_pixel_count, view_from_text
 from mammorcnn.errors import ImageReadError
 
-#: Pillow format names accepted (PGM is Pillow's "PPM" plugin; colour PPM is refused by mode).
+log = logging.getLogger("mammorcnn.data.io")
+
+#: Pillow format names accepted (PGM is Pillow's "PPM" plugin; colour PPM is refused).
 FORMATS = {"PNG": "png", "TIFF": "tiff", "PPM": "pgm", "JPEG": "jpeg"}
 #: Pillow modes accepted, with the bit depth they carry.
 MODES = {"1": 1, "L": 8, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
@@ -41,6 +46,8 @@ def _check(path: Path, im: Image.Image) -> tuple[str, int]:
         )
     width, height = im.size
     check_pixel_count(path, height, width)
+    if im.mode == "RGB" and "transparency" not in im.info:
+        return FORMATS[im.format], 8  # read as grey if its channels are equal (read_raster)
     if im.mode not in MODES or "transparency" in im.info:
         alpha = "A" in im.mode or "a" in im.mode or "transparency" in im.info
         problem = "has an alpha channel" if alpha else "is a colour/palette image"
@@ -53,6 +60,19 @@ def _check(path: Path, im: Image.Image) -> tuple[str, int]:
     if im.mode == "I" and im.format in ("PNG", "PPM"):  # Pillow's mode for 16-bit PGM/PNG
         bits = 16
     return FORMATS[im.format], bits
+
+
+def _grey_from_rgb(path: Path, kind: str, array: np.ndarray) -> np.ndarray:
+    """The one channel of an RGB image whose channels are equal; other RGB images are refused."""
+    if not (np.array_equal(array[..., 0], array[..., 1])
+            and np.array_equal(array[..., 0], array[..., 2])):  # fmt: skip
+        raise ImageReadError(
+            path,
+            f"{kind} image in mode RGB is a colour/palette image (its channels differ); save it "
+            "as single-channel 8- or 16-bit grey (e.g. PIL convert('L') / convert('I;16'))",
+        )
+    log.info("%s: RGB image with three equal channels, read as 8-bit grey", path)
+    return array[..., 0]
 
 
 def read_raster(path: Path) -> RawImage:
@@ -80,6 +100,8 @@ def read_raster(path: Path) -> RawImage:
         ) from exc
     except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, struct.error, ...
         raise ImageReadError(path, f"not a readable image ({_describe(exc)})") from exc
+    if array.ndim == 3 and array.shape[2] == 3:
+        array = _grey_from_rgb(path, im.format, array)
     if array.ndim != 2:
         raise ImageReadError(
             path, f"decoded image has shape {array.shape}; a 2-D image is expected"
