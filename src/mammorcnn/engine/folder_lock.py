@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,11 +89,16 @@ def _same_file(fd: int, path: Path) -> bool:
 
 def _holder(fd: int) -> str:
     """'process PID (mammorcnn COMMAND)' of the newest holder written into the lock file."""
-    try:
-        lines = os.pread(fd, 4096, 0).decode("utf-8", "replace").split("\n")
-    except OSError:
-        lines = []
-    last = next((line.split() for line in reversed(lines) if line.strip()), None)
+    text = ""
+    for _ in range(50):  # a holder that has just won a race writes its pid right after
+        try:
+            text = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        except OSError:
+            break
+        if text.strip():
+            break
+        time.sleep(0.01)
+    last = next((line.split() for line in reversed(text.split("\n")) if line.strip()), None)
     if not last:
         return "another process"
     return f"process {last[0]}" + (f" ({' '.join(last[1:])})" if len(last) > 1 else "")
