@@ -97,6 +97,7 @@ def test_output_names_are_sanitised_and_unique(cli, forced_weights: Path, phanto
     assert names == sorted([
         "1-1_mask.png", "1-1-2_mask.png", "_CON_mask.png", "hidden_name_rm_mask.png",
         "rf_mask.png", "1.2.840.10008.5.1.4.1_mask.png", "predictions.json",
+        "index.html", "index_files",  # the review page of the run and its pictures
     ])  # fmt: skip
     pred = json.loads((out / "predictions.json").read_text())
     assert [Path(e["file"]).name for e in pred["images"]][-2:] == [
