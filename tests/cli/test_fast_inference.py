@@ -70,3 +70,21 @@ def test_score_threshold_skips_masks_of_dropped_detections_only(tmp_path: Path):
     for key in ("boxes", "scores", "labels", "masks"):
         torch.testing.assert_close(kept[key], everything[key][expected], atol=0, rtol=0)
     assert loaded.model.roi_heads.score_thresh == 0.05  # restored for the next caller
+
+
+def test_bf16_hint_only_where_the_command_has_bf16(tmp_path: Path, monkeypatch, caplog):
+    """On a CPU with native bfloat16 the --bf16 hint is logged for predict/evaluate's loading,
+    not for export's (nor the demo's), which have no --bf16."""
+    import mammorcnn.model.speed as speed
+    from mammorcnn.engine.export.loading import load_model_for_export
+
+    weights = make_checkpoint(tmp_path / "w.safetensors")
+    monkeypatch.setattr(speed, "cpu_has_bf16", lambda: True)
+    with caplog.at_level("INFO", logger="mammorcnn.inference"):
+        load_trained_model(weights, "cpu", fast=True)
+        hinted = [r.getMessage() for r in caplog.records if "--bf16" in r.getMessage()]
+        caplog.clear()
+        load_model_for_export(weights)
+        export_lines = [r.getMessage() for r in caplog.records]
+    assert len(hinted) == 1 and "computes bfloat16 natively" in hinted[0]
+    assert export_lines and not any("--bf16" in line for line in export_lines)

@@ -223,7 +223,9 @@ def evaluate_test_set(
     from mammorcnn.engine.metrics import evaluate_predictions
     from mammorcnn.engine.outputs import coco_results, write_coco_results, write_overlay_png
 
-    loaded = load_trained_model(weights, resolve_device(config.train.device))
+    loaded = load_trained_model(
+        weights, resolve_device(config.train.device), bf16_hint=False
+    )  # the demo has no --bf16
     data = dataclasses.replace(config.data, preprocess=loaded.preprocess)
     test_set = CocoMammoDataset(test_json, data, train=False)
     # Every detection the model keeps (its own score > 0.05 cut): FROC sweeps the threshold.

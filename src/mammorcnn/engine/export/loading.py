@@ -16,5 +16,5 @@ def load_model_for_export(weights: Path) -> tuple[nn.Module, int]:
     """(model in eval mode on the CPU, the image side S it was trained at)."""
     from mammorcnn.engine.inference import load_trained_model
 
-    loaded = load_trained_model(Path(weights), "cpu")
+    loaded = load_trained_model(Path(weights), "cpu", bf16_hint=False)  # export has no --bf16
     return loaded.model, loaded.preprocess.image_size

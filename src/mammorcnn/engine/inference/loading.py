@@ -156,12 +156,15 @@ def load_trained_model(
     fast: bool = False,
     proposals: int | None = None,
     bf16: bool = False,
+    bf16_hint: bool = True,
 ) -> LoadedModel:
     """Weights file (or run folder) -> model in eval mode on ``device`` + its input settings.
 
     ``fast`` applies the inference-only rewrites measured in docs/performance.md (BN folded
     into the convs, channels_last; same detections), ``proposals`` the RPN's post-NMS count
     and ``bf16`` bfloat16 convs/FC; leave them off for export (it folds BN itself).
+    ``bf16_hint`` logs, on a CPU that computes bfloat16 natively, that ``--bf16`` would run
+    faster: only for the commands that have that option (predict, evaluate).
 
     Raises CheckpointError for an unreadable, foreign or inconsistent file (a config whose
     class count or architecture does not match the tensors is named by `check_compatible`).
@@ -192,7 +195,7 @@ def load_trained_model(
         path, model_config.backbone.name, model_config.num_classes, class_names,
         preprocess.image_size, device, " in bfloat16" if bf16 else "",
     )  # fmt: skip
-    if not bf16 and device.type == "cpu" and cpu_has_bf16():
+    if bf16_hint and not bf16 and device.type == "cpu" and cpu_has_bf16():
         log.info(
             "this CPU computes bfloat16 natively (AVX512_BF16/AMX): --bf16 runs about 2x "
             "faster at a small cost in accuracy (docs/performance.md)"
