@@ -9,7 +9,7 @@ import pytest
 
 from mammorcnn.cli.main import COMMANDS
 
-# The options each of these commands must offer (issue 4 / issue 6).
+# The options each of these commands must offer.
 OPTIONS = {
     "predict": ["--weights", "--out", "--batch-size", "--device", "--score-threshold",
                 "--skip-bad", "--no-seg", "--no-overlay", "--image-size"],
@@ -34,6 +34,22 @@ def test_command_help(cli, command: str):
     assert f"usage: mammorcnn {command}" in result.out
     for option in OPTIONS.get(command, []):
         assert option in result.out, option
+
+
+def test_top_level_summary_of_split_names_its_three_files(cli):
+    line = next(x for x in cli("--help").out.splitlines() if x.strip().startswith("split"))
+    assert "train/val/test" in line
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [("split", ["(default 0.2)", "(default 0: no test file)", "(default 0)"]),
+     ("export", ["(default onnx)"])],
+)  # fmt: skip
+def test_help_shows_the_defaults(cli, command: str, defaults: list[str]):
+    text = " ".join(cli(command, "--help").out.split())  # argparse wraps lines
+    for default in defaults:
+        assert default in text, default
 
 
 def test_module_entry_point_runs():

@@ -17,7 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--weights", type=Path, required=True, help="trained weights (.safetensors from train)"
     )
     parser.add_argument(
-        "--format", choices=("onnx", "torchscript"), default="onnx", help="graph format"
+        "--format",
+        choices=("onnx", "torchscript"),
+        default="onnx",
+        help="graph format (default onnx)",
     )
     parser.add_argument(
         "--image-size",

@@ -26,7 +26,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("compare", "compare", "compare evaluations of the same ground truth (paired bootstrap)"),
     ("predict", "predict", "detect and segment masses in DICOM/PNG files"),
     ("convert", "convert", "convert CBIS-DDSM/INbreast/VinDr/mini-MIAS/COCO annotations to COCO"),
-    ("split", "split", "split a COCO file into train/val by patient"),
+    ("split", "split", "split a COCO file into train/val/test files by patient"),
     ("fit-anchors", "fit_anchors", "fit anchor sizes and ratios to the training boxes"),
     ("export", "export", "export an inference graph (ONNX or TorchScript)"),
 )

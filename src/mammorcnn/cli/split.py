@@ -22,9 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, required=True, help="folder of <stem>_train/_val/_test.json"
     )
-    parser.add_argument("--val", type=float, default=0.2, help="fraction of images for val")
-    parser.add_argument("--test", type=float, default=0.0, help="fraction of images for test")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the patient order")
+    parser.add_argument(
+        "--val", type=float, default=0.2, help="fraction of images for val (default 0.2)"
+    )
+    parser.add_argument(
+        "--test",
+        type=float,
+        default=0.0,
+        help="fraction of images for test (default 0: no test file)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the patient order (default 0)")
 
 
 def fractions(val: float, test: float) -> dict[str, float]:
