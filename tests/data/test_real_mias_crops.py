@@ -1,0 +1,63 @@
+"""The mini-MIAS recipe's data path on real film mammograms: the shipped config loads, and a
+lesion crop of a real mass image holds the mass the database's circle marks.
+
+Reads ../shared/data/mini-mias-dev (never copied into the repository); skipped without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mammorcnn.config import load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "mammorcnn" / "configs"
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "mini-mias-dev"
+
+
+def test_the_recipe_config_loads_with_its_small_set_options() -> None:
+    config = load_config(CONFIGS / "mini-mias.yaml")
+    assert config.data.augment.crop_size == 256 < config.data.preprocess.image_size
+    assert config.train.select == "last" and config.train.lesion_repeat > 1
+    assert config.model.backbone.norm == "gn" and config.model.backbone.weights is None
+    assert len(config.model.anchors.sizes) * len(config.model.anchors.aspect_ratios) == 15
+
+
+@pytest.mark.skipif(not (REAL / "Info.txt").is_file(), reason="real mini-MIAS data not present")
+def test_a_lesion_crop_of_a_real_mass_image_holds_the_mass(tmp_path: Path) -> None:
+    import json
+
+    from mammorcnn.data import CocoMammoDataset
+    from mammorcnn.data.convert import convert_dataset
+
+    out = tmp_path / "mias.json"
+    convert_dataset("mini-mias", REAL, out)
+    coco = json.loads(out.read_text())
+    mass_ids = [a["image_id"] for a in coco["annotations"]][:3]
+    coco["images"] = [i for i in coco["images"] if i["id"] in mass_ids]
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in mass_ids]
+    subset = tmp_path / "masses.json"
+    subset.write_text(json.dumps(coco))
+    config = load_config(CONFIGS / "mini-mias.yaml", [f"data.cache_dir={tmp_path / 'cache'}"])
+    config.data.augment.crop_lesion_prob = 1.0
+    config.data.augment.rotation_degrees = 0.0
+    config.data.augment.scale = (1.0, 1.0)
+    config.data.augment.translate = 0.0
+    whole = CocoMammoDataset(subset, config.data, train=False)
+    crops = CocoMammoDataset(subset, config.data, train=True)
+    for index in range(len(whole)):
+        _, target = whole[index]
+        (x1, y1, x2, y2) = target["boxes"][0].tolist()
+        torch.manual_seed(index)
+        image, crop = crops[index]
+        assert image.shape == (1, 256, 256)
+        assert len(crop["boxes"]) == 1
+        # the mass is whole in the crop when it fits in 256 px (flips keep its size)
+        if max(x2 - x1, y2 - y1) <= 256:
+            cx1, cy1, cx2, cy2 = crop["boxes"][0].tolist()
+            assert (cx2 - cx1, cy2 - cy1) == pytest.approx((x2 - x1, y2 - y1), abs=1)
+            assert int(crop["masks"][0].sum()) == pytest.approx(
+                int(target["masks"][0].sum()), rel=0.02
+            )
