@@ -255,7 +255,9 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
                     remote.release(item.source)
             bar.update(len(batch))
             # SIGTERM/Ctrl-C: stop between images (exit 143/130); each image's files are whole
-            stop_if_requested(f"after {bar.n} of {len(paths)} image(s), their outputs in {out}")
+            stop_if_requested(
+                f"with {len(writer.images)} of {len(paths)} image(s) written to {out}"
+            )
         bar.update(len(paths) - bar.n)  # skipped files
     settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
     images = remote.entries(writer.images) if remote else writer.images
