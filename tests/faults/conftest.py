@@ -24,7 +24,6 @@ _cli = importlib.util.module_from_spec(_spec)
 sys.modules["cli_conftest"] = _cli  # dataclasses look their module up there
 _spec.loader.exec_module(_cli)
 cli, phantoms, tiny_yaml = _cli.cli, _cli.phantoms, _cli.tiny_yaml
-make_checkpoint = _cli.make_checkpoint
 
 
 @pytest.fixture(autouse=True)

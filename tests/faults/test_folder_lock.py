@@ -114,7 +114,7 @@ def test_cli_commands_refuse_a_locked_folder(
     tiny_yaml: Path,
     phantoms: Path,  # noqa: ANN001
 ) -> None:
-    from conftest import make_checkpoint
+    from cli_conftest import make_checkpoint
 
     weights = make_checkpoint(tmp_path / "w.safetensors")
     image = next(phantoms.parent.rglob("*.png"))

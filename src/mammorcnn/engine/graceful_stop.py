@@ -90,9 +90,14 @@ def stop_if_requested(where: str) -> None:
     """Raise :class:`Stopped` if a stop was requested; `where` says what is complete."""
     signum = requested()
     if signum is not None:
-        stopped = Stopped(signum, where)
-        log.warning("%s", stopped)
-        raise stopped
+        raise stopped(signum, where)
 
 
-__all__ = ["GracefulStop", "Stopped", "requested", "stop_if_requested"]
+def stopped(signum: int, where: str) -> Stopped:
+    """The Stopped exception to raise, after logging where the run stopped."""
+    error = Stopped(signum, where)
+    log.warning("%s", error)
+    return error
+
+
+__all__ = ["GracefulStop", "Stopped", "requested", "stop_if_requested", "stopped"]

@@ -198,7 +198,7 @@ class Trainer:
         if self.saved_step != self.step:
             D.broadcast_buffers(self.model, self.info)
             self._save(None, epoch_end=False)
-        raise graceful_stop.Stopped(
+        raise graceful_stop.stopped(
             signum,
             f"after step {self.step} (epoch {self.epoch + 1}, batch {self.batch}); checkpoint "
             f"{self.manager.paths(self.step).weights} written; continue with: "
