@@ -16,9 +16,9 @@ from mammorcnn.data.coco import (
     annotation_mask,
     load_coco,
     mask_to_rle,
-    rle_counts_from_string,
     write_coco,
 )
+from mammorcnn.data.coco_codec import rle_string_counts
 from mammorcnn.errors import AnnotationError
 
 H, W = 40, 50
@@ -225,7 +225,7 @@ def test_annotation_masks_match_their_source() -> None:
     assert box[1:5, 1:4].all() and box.sum() == 12
     uncompressed = {
         "size": [H, W],
-        "counts": rle_counts_from_string(anns[0]["segmentation"]["counts"]),
+        "counts": rle_string_counts(anns[0]["segmentation"]["counts"]).tolist(),
     }
     assert np.array_equal(annotation_mask({"segmentation": uncompressed}, H, W), _mask())
 
@@ -241,7 +241,7 @@ def test_rle_string_decoder_agrees_with_pycocotools(seed: int) -> None:
     rng = np.random.default_rng(seed)
     mask = (rng.random((37, 23)) < rng.uniform(0.05, 0.95)).astype(np.uint8)
     mask[0, 0] = seed % 2
-    assert rle_counts_from_string(mask_to_rle(mask)["counts"]) == _runs(mask)
+    assert rle_string_counts(mask_to_rle(mask)["counts"]).tolist() == _runs(mask)
 
 
 def test_write_coco_is_atomic(tmp_path: Path) -> None:

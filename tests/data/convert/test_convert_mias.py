@@ -131,7 +131,7 @@ def test_bad_options_and_sources(tmp_path: Path) -> None:
 
 
 # ../shared beside the repository (the project's machines); absent in a user's clone
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "mini-mias-dev"
+REAL = Path(__file__).resolve().parents[4] / "shared" / "data" / "mini-mias-dev"
 
 
 @pytest.mark.skipif(not (REAL / "Info.txt").is_file(), reason="real mini-MIAS data not present")

@@ -11,7 +11,7 @@ from mammorcnn.data.coco import load_coco
 from mammorcnn.data.convert import convert_dataset
 from mammorcnn.errors import AnnotationError
 
-from .test_coco import valid_coco
+from ..test_coco import valid_coco
 
 
 def _source(tmp_path: Path) -> Path:
