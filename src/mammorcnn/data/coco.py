@@ -1,9 +1,12 @@
-"""COCO instance-segmentation files: strict loading, mask helpers and atomic writing.
+"""COCO instance-segmentation files: strict loading of datasets and their masks.
 
 Every dataset the tool uses goes through :func:`load_coco`, so a bad annotation is caught once,
 here, with the file and the problem named, instead of surfacing later as a crash in the model.
 mammorcnn extensions to COCO: ``patient_id`` on images (used for splitting) and
 ``"mammorcnn_box_only": true`` on annotations that have a box but no mask (VinDr-Mammo).
+Masks are read, checked and written by :mod:`mammorcnn.data.coco_codec`, whose rules and
+limits evaluation shares; ``mask_to_rle``, ``write_json_atomic`` and ``write_bytes_atomic`` are
+its ``encode_mask``, ``write_json`` and ``write_bytes`` under the names converters use.
 """
 
 from __future__ import annotations
@@ -16,13 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from mammorcnn.atomic import atomic_write_bytes
-from mammorcnn.errors import AnnotationError, InputError
+from mammorcnn.data.coco_codec import (
+    MAX_SIDE,
+    SegmentationError,
+    decode_mask,
+    image_size_problem,
+    rle_area,
+    segmentation_rle,
+    write_json,
+)
+from mammorcnn.data.coco_codec import encode_mask as mask_to_rle
+from mammorcnn.data.coco_codec import write_bytes as write_bytes_atomic
+from mammorcnn.data.coco_codec import write_json as write_json_atomic
+from mammorcnn.errors import AnnotationError
 
 BOX_ONLY = "mammorcnn_box_only"
-MAX_SIDE = 65535  # DICOM Rows/Columns are 16-bit; anything larger is a corrupt entry
 _BOX_TOLERANCE = 1e-3  # float round-off of converters writing x + w == width
 
 
@@ -47,64 +59,12 @@ def _numbers(v: Any, n: int | None, what: str) -> list[float]:
     raise _Bad(f"{what} must be a list of {n or 'some'} finite numbers, got {v!r:.60}")
 
 
-def rle_counts_from_string(s: str) -> list[int] | None:
-    """Decode a compressed COCO RLE string in Python, or None if malformed.
-
-    Hand-written (a port of pycocotools' ``rleFrString``) because pycocotools decodes without
-    bounds checks: a corrupt string makes it read or write past its buffers.
-    """
-    counts: list[int] = []
-    p, n = 0, len(s)
-    while p < n:
-        x = k = 0
-        more = True
-        while more:
-            if p >= n or k > 6 or not 48 <= ord(s[p]) < 112:
-                return None
-            c = ord(s[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p, k = p + 1, k + 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(counts) > 2:  # pycocotools' delta coding starts at the fourth count
-            x += counts[-2]
-        counts.append(x)
-    return counts
-
-
-def _rle_area(seg: dict, height: int, width: int, what: str) -> int:
-    size = seg.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size)):
-        raise _Bad(f"{what}: RLE 'size' must be [height, width], got {size!r:.40}")
-    if size != [height, width]:
-        raise _Bad(
-            f"{what}: mask size {size} (RLE size) differs from the image size "
-            f"[{height}, {width}] (height, width)"
-        )
-    raw = seg.get("counts")
-    if isinstance(raw, str):
-        counts = rle_counts_from_string(raw)
-    elif isinstance(raw, list) and all(type(v) is int for v in raw):
-        counts = raw
-    else:
-        raise _Bad(f"{what}: RLE 'counts' must be a string or a list of integers")
-    if counts is None or any(c < 0 or c >= 2**32 for c in counts):
-        raise _Bad(f"{what}: RLE 'counts' is corrupt")
-    if sum(counts) != height * width:
-        raise _Bad(f"{what}: RLE counts cover {sum(counts)} pixels, the image has {height * width}")
-    return sum(counts[1::2])
-
-
-def _polygon_area(seg: list, height: int, width: int, what: str) -> int:
-    polys = [_numbers(p, None, f"{what}: polygon") for p in seg]
-    for p in polys:
-        if len(p) < 6 or len(p) % 2:
-            raise _Bad(f"{what}: a polygon needs an even number (>= 6) of coordinates")
-        xs, ys = p[0::2], p[1::2]
-        if min(xs) < -1 or min(ys) < -1 or max(xs) > width + 1 or max(ys) > height + 1:
-            raise _Bad(f"{what}: polygon lies outside the image ({width}x{height})")
-    return int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polys, height, width))))
+def _mask_area(seg: Any, height: int, width: int, what: str) -> int:
+    """Pixels of a checked segmentation (the rules are the codec's, shared with evaluation)."""
+    try:
+        return rle_area(segmentation_rle(seg, height, width))
+    except SegmentationError as error:
+        raise _Bad(f"{what}: {error}") from None
 
 
 def _check_annotation(ann: Any, images: dict[int, dict], cats: set[int], what: str) -> dict:
@@ -139,12 +99,9 @@ def _check_annotation(ann: Any, images: dict[int, dict], cats: set[int], what: s
             raise _Bad(f"{what}: a box-only annotation must not have a segmentation")
         out.setdefault("area", bw * bh)
     else:
-        if isinstance(seg, dict):
-            area = _rle_area(seg, h, w, what)
-        elif isinstance(seg, list) and seg:
-            area = _polygon_area(seg, h, w, what)
-        else:
+        if not (isinstance(seg, dict) or (isinstance(seg, list) and seg)):
             raise _Bad(f"{what}: missing segmentation (polygons or RLE; or set '{BOX_ONLY}')")
+        area = _mask_area(seg, h, w, what)
         if area == 0:
             raise _Bad(f"{what}: empty mask (no pixel set)")
         out.setdefault("area", area)
@@ -158,6 +115,9 @@ def _check_image(img: Any, what: str, root: Path | None) -> dict:
     what = f"{what} (id {_int(img, 'id', what)})"
     for key in ("width", "height"):
         _int(img, key, what, 1, MAX_SIDE)
+    problem = image_size_problem(img["height"], img["width"])
+    if problem:
+        raise _Bad(f"{what}: {problem}")
     name = img.get("file_name")
     if not isinstance(name, str) or not name or "\0" in name:
         raise _Bad(f"{what}: 'file_name' must be a non-empty string")
@@ -306,35 +266,24 @@ def annotation_mask(ann: dict, height: int, width: int) -> np.ndarray:
         x, y, w, h = ann["bbox"]
         out[max(int(y), 0) : math.ceil(y + h), max(int(x), 0) : math.ceil(x + w)] = 1
         return out
-    seg = ann["segmentation"]
-    if isinstance(seg, dict):
-        rle = mask_utils.frPyObjects(seg, height, width) if isinstance(seg["counts"], list) else seg
-    else:
-        rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
-    return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)
-
-
-def mask_to_rle(mask: np.ndarray) -> dict:
-    """Compressed COCO RLE (JSON-ready: counts as str) of a 2-D binary mask."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> Path:
-    """`mammorcnn.atomic.atomic_write_bytes`, with an unwritable place named as an InputError."""
-    path = Path(path)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        raise InputError(path, f"cannot write ({e.strerror or e})") from None
-    return path
-
-
-def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write JSON via a temporary file and ``os.replace``: no half-written file on a crash."""
-    return write_bytes_atomic(json.dumps(obj, ensure_ascii=False).encode("utf-8"), path)
+    rle = segmentation_rle(ann["segmentation"], height, width)
+    return np.ascontiguousarray(decode_mask(rle), dtype=np.uint8)
 
 
 def write_coco(obj: dict, path: str | os.PathLike[str]) -> Path:
     """Write a COCO dict atomically (the one writer every converter and split uses)."""
-    return write_json_atomic(obj, path)
+    return write_json(obj, path)
+
+
+__all__ = [
+    "BOX_ONLY",
+    "MAX_SIDE",
+    "annotation_mask",
+    "load_coco",
+    "mask_to_rle",
+    "resolve_image_path",
+    "validate_coco",
+    "write_bytes_atomic",
+    "write_coco",
+    "write_json_atomic",
+]

@@ -2,7 +2,8 @@
 
 Both may come from user files (``evaluate --data``, a saved results JSON), so every entry is
 checked and a problem raises :class:`AnnotationError` naming the source and the entry, instead
-of an assertion deep inside pycocotools.
+of an assertion deep inside pycocotools. Masks and image sizes are checked by
+:mod:`mammorcnn.data.coco_codec`, the rules dataset loading applies too.
 """
 
 from __future__ import annotations
@@ -13,19 +14,27 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from mammorcnn.engine.metrics.matching import (
-    ImageDetections,
-    ImageLesions,
+from mammorcnn.data.coco_codec import (
     Rle,
+    SegmentationError,
+    image_size_problem,
+    rle_area,
     rle_string_counts,
+    segmentation_rle,
 )
+from mammorcnn.engine.metrics.matching import ImageDetections, ImageLesions
 from mammorcnn.errors import AnnotationError
 
-# Masks of 2**31 pixels or more (46000 px square) are refused: no mammogram is that large,
-# and pycocotools keeps run lengths in 32 bits.
-MAX_MASK_PIXELS = 2**31
+__all__ = [  # rle_string_counts: the codec's decoder, imported from here by older code
+    "clean_predictions",
+    "group_predictions",
+    "image_sizes",
+    "load_ground_truth",
+    "load_predictions",
+    "rle_string_counts",
+    "segmentation_to_rle",
+]
 
 
 def _is_int(value: Any) -> bool:
@@ -45,70 +54,13 @@ def _bbox_xyxy(entry: dict, where: str, source: str) -> list[float]:
     return [x, y, x + w, y + h]
 
 
-def _checked_rle(seg: dict, where: str, source: str) -> Rle:
-    """A compressed RLE dict whose size and run lengths were validated."""
-    size = seg.get("size")
-    counts = seg.get("counts")
-    if (
-        not isinstance(size, (list, tuple))
-        or len(size) != 2
-        or not all(_is_int(v) and v > 0 for v in size)
-        or size[0] * size[1] >= MAX_MASK_PIXELS
-    ):
-        raise AnnotationError(source, f"{where}: RLE 'size' must be [height, width]")
-    try:
-        if isinstance(counts, list):
-            if not all(_is_int(v) and abs(v) < MAX_MASK_PIXELS for v in counts):
-                raise ValueError("run lengths must be integers")
-            runs = np.asarray(counts, dtype=np.int64)
-        elif isinstance(counts, (str, bytes)):
-            runs = rle_string_counts(counts)
-        else:
-            raise ValueError("'counts' must be a string or a list")
-    except ValueError as exc:
-        raise AnnotationError(source, f"{where}: unreadable RLE 'counts' ({exc})") from None
-    # Each run within [0, H*W] and the sum exactly H*W: then pycocotools (which stores runs as
-    # uint32) reads the same runs and its decoder stays inside its buffer.
-    total = size[0] * size[1]
-    if len(runs) == 0 or runs.min() < 0 or runs.max() > total or int(runs.sum()) != total:
-        raise AnnotationError(source, f"{where}: RLE run lengths do not cover {size[0]}x{size[1]}")
-    if isinstance(counts, list):
-        return mask_utils.frPyObjects({"size": list(size), "counts": counts}, *size)
-    return {"size": list(size), "counts": counts}
-
-
 def segmentation_to_rle(seg: Any, height: int, width: int, where: str, source: str) -> Rle:
-    """Polygon list, uncompressed or compressed RLE -> compressed RLE of size height x width."""
-    if isinstance(seg, dict):
-        rle = _checked_rle(seg, where, source)
-    elif isinstance(seg, list):
-        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
-        if len(polys) != len(seg) or not polys:
-            raise AnnotationError(source, f"{where}: polygon needs at least 3 (x, y) points")
-        if not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for p in polys
-            for v in p
-        ):
-            raise AnnotationError(source, f"{where}: polygon has non-numeric coordinates")
-        # Vertices are clipped to the image: pycocotools' rasteriser allocates memory in
-        # proportion to the polygon's extent, so a stray 1e12 coordinate must not reach it.
-        clipped = [
-            np.clip(np.asarray(p, dtype=np.float64).reshape(-1, 2), 0, [width, height])
-            .reshape(-1)
-            .tolist()
-            for p in polys
-        ]
-        rle = mask_utils.merge(mask_utils.frPyObjects(clipped, height, width))
-    else:
-        raise AnnotationError(source, f"{where}: unknown 'segmentation' format")
-    if [int(v) for v in rle["size"]] != [height, width]:
-        raise AnnotationError(
-            source, f"{where}: mask size {list(rle['size'])} differs from image {height}x{width}"
-        )
-    if isinstance(rle["counts"], bytes):
-        rle["counts"] = rle["counts"].decode("ascii")
-    return rle
+    """Polygon list, uncompressed or compressed RLE -> checked compressed RLE of the image's
+    size (the codec's rules, shared with dataset loading)."""
+    try:
+        return segmentation_rle(seg, height, width)
+    except SegmentationError as error:
+        raise AnnotationError(source, f"{where}: {error}") from None
 
 
 def load_ground_truth(
@@ -130,13 +82,11 @@ def load_ground_truth(
     sizes: dict[int, tuple[int, int]] = {}
     for i, img in enumerate(gt["images"]):
         fields = [img.get(k) for k in ("id", "height", "width")] if isinstance(img, dict) else []
-        if (
-            len(fields) != 3
-            or not all(_is_int(v) for v in fields)
-            or min(fields[1:]) <= 0
-            or fields[1] * fields[2] >= MAX_MASK_PIXELS
-        ):
+        if len(fields) != 3 or not _is_int(fields[0]):
             raise AnnotationError(source, f"images[{i}] needs integer id, height, width")
+        problem = image_size_problem(fields[1], fields[2])
+        if problem:
+            raise AnnotationError(source, f"images[{i}] needs integer id, height, width: {problem}")
         if fields[0] in sizes:
             raise AnnotationError(source, f"images[{i}]: duplicate image id {fields[0]}")
         sizes[fields[0]] = (fields[1], fields[2])
@@ -161,7 +111,7 @@ def load_ground_truth(
         # iscrowd and area: renumber and recompute in this private copy.
         ann["id"] = i + 1
         ann["iscrowd"] = 1 if ann.get("iscrowd") == 1 else 0
-        ann["area"] = float(mask_utils.area(rle)) if rle else (x2 - x1) * (y2 - y1)
+        ann["area"] = float(rle_area(rle)) if rle else (x2 - x1) * (y2 - y1)
     ids = list(sizes)
     lesions = [
         ImageLesions(boxes=np.array(boxes[k]).reshape(-1, 4), masks=masks[k] or None) for k in ids

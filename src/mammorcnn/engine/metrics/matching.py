@@ -7,101 +7,30 @@ small and pycocotools computes mask overlaps on RLE directly (in C).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from mammorcnn.data.coco_codec import Rle, decode_mask, encode_masks, rle_string_counts
 from mammorcnn.errors import ConfigError
 
-Rle = dict[str, Any]
-
-
-def _encode_one(mask: np.ndarray) -> Rle:
-    """Compressed RLE of one HxW bool mask, encoding only the columns it occupies.
-
-    pycocotools needs the whole mask in column-major order, and transposing a 4000x3000 mask
-    costs far more than encoding it. A lesion spans a few hundred columns, so only those are
-    reordered and encoded; the empty columns before and after are whole-column runs of zeros
-    added to the first and last run.
-    """
-    h, w = mask.shape
-    cols = np.flatnonzero(mask.any(axis=0))
-    if len(cols) == 0:
-        runs = [h * w]
-    else:
-        c0, c1 = int(cols[0]), int(cols[-1]) + 1
-        crop = np.asfortranarray(mask[:, c0:c1].view(np.uint8))[:, :, None]
-        runs = rle_string_counts(mask_utils.encode(crop)[0]["counts"]).tolist()
-        runs[0] += c0 * h  # the crop starts with a (possibly empty) run of zeros
-        if (w - c1) and len(runs) % 2 == 1:
-            runs[-1] += (w - c1) * h  # it ends with zeros: extend them
-        elif w - c1:
-            runs.append((w - c1) * h)
-    rle = mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)
-    return {"size": [h, w], "counts": rle["counts"].decode("ascii")}
-
-
-def encode_masks(masks: np.ndarray, threshold: float = 0.5) -> list[Rle]:
-    """Encode (K,H,W) or (K,1,H,W) bool/probability masks as JSON-safe RLE (counts as str).
-
-    Probabilities are binarised at ``threshold`` (>=), the rule the model's mask head is
-    trained for.
-    """
-    arr = np.asarray(masks)
-    if arr.ndim == 4 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 3:
-        raise ValueError(f"masks must be (K,H,W) or (K,1,H,W), got shape {arr.shape}")
-    return [_encode_one(m if m.dtype == bool else m >= threshold) for m in arr]
-
-
-def rle_string_counts(counts: str | bytes) -> np.ndarray:
-    """Run lengths (int64) of a compressed COCO RLE string, as pycocotools' rleFrString reads it.
-
-    Hand-written because pycocotools does not validate: run lengths that do not add up to
-    height x width make its C decoder write past the end of its buffer, so untrusted masks are
-    parsed and checked here first. Vectorised (a 4000x3000 mask has thousands of runs and a
-    results file may hold many thousands of masks). Raises ValueError on malformed input.
-
-    Format: each run is a little-endian sequence of 5-bit groups, 6 bits per character
-    (char - 48), bit 0x20 = "more groups follow", bit 0x10 of the last group = sign; from the
-    fourth run on, the value is stored as the difference to the run two places before.
-    """
-    raw = counts if isinstance(counts, bytes) else counts.encode("utf-8")
-    c = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
-    if len(c) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if c.min() < 0 or c.max() >= 64:
-        raise ValueError("invalid character in RLE counts")
-    last = (c & 0x20) == 0  # the final character of each run
-    if not last[-1]:
-        raise ValueError("truncated run length")
-    run_id = np.concatenate([[0], np.cumsum(last)[:-1]])
-    starts = np.flatnonzero(np.concatenate([[True], last[:-1]]))
-    position = np.arange(len(c)) - starts[run_id]
-    if position.max() > 11:  # more than 60 bits: not a run length of any real image
-        raise ValueError("run length too long")
-    diffs = np.zeros(len(starts), dtype=np.int64)
-    np.add.at(diffs, run_id, (c & 0x1F) << (5 * position))
-    ends = np.flatnonzero(last)
-    negative = (c[ends] & 0x10) != 0
-    diffs[negative] -= np.left_shift(1, 5 * (position[ends][negative] + 1))
-    runs = diffs.copy()
-    # Runs 3, 5, 7... add run 1, 3, 5...; runs 4, 6... add run 2, 4... (delta to run m-2).
-    runs[1::2] = np.cumsum(diffs[1::2])
-    runs[2::2] = np.cumsum(diffs[2::2])
-    return runs
+__all__ = [  # encode_masks and rle_string_counts: the codec's, used through this module too
+    "HitRule",
+    "ImageDetections",
+    "ImageLesions",
+    "Rle",
+    "box_iou",
+    "decode_rle",
+    "encode_masks",
+    "hit_matrix",
+    "rle_string_counts",
+]
 
 
 def decode_rle(rle: Rle) -> np.ndarray:
     """Dense HxW bool mask of one RLE."""
-    with warnings.catch_warnings():
-        # pycocotools' decode trips numpy 2's copy-keyword DeprecationWarning; harmless.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return mask_utils.decode(rle).astype(bool)
+    return decode_mask(rle).astype(bool)
 
 
 def _as_rles(masks: Any, count: int) -> list[Rle | None] | None:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mammorcnn.atomic import atomic_write_bytes
-from mammorcnn.engine.metrics.matching import encode_masks
+from mammorcnn.data.coco_codec import encode_masks, write_json
 from mammorcnn.engine.outputs.detections import Detections, as_detections
 
 
@@ -45,30 +40,6 @@ def coco_results(
                                      "counts": rles[k]["counts"]}  # fmt: skip
         entries.append(entry)
     return entries
-
-
-def _json_safe(value: Any) -> Any:
-    """numpy scalars/arrays to Python, NaN/inf to None (strict JSON has neither)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(obj: Any, path: Path, indent: int | None = None) -> Path:
-    """Write ``obj`` as strict JSON, atomically (no half-written file after a crash)."""
-    text = json.dumps(_json_safe(obj), indent=indent, allow_nan=False, ensure_ascii=True)
-    atomic_write_bytes(Path(path), (text + "\n").encode("ascii"))
-    return Path(path)
 
 
 def write_coco_results(entries: Sequence[dict], path: Path) -> Path:
