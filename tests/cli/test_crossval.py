@@ -62,6 +62,9 @@ def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path:
     pooled = evaluate_predictions(json.loads(women.read_text()), results)
     assert summary["pooled"]["sensitivities"] == pooled["froc"]["sensitivities"]
     assert summary["pooled"]["n_images"] == 8
+    html = (out / "pooled" / "report.html").read_text()  # the review page of every image
+    assert html.count('class="card"') == 8  # one gallery card per image of every fold
+    assert json.loads((out / "pooled" / "results.json").read_text()) == results
     assert "pooled" in result.out and "fold 1" in result.out and "pooled 95% CI" in result.out
     assert summary["pooled_confidence_intervals"]["unit"] == "patient_id"
     # other settings in the same folder are refused, naming what changed

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="evaluation device (default auto)")
     parser.add_argument(
+        "--no-html", action="store_true", help="do not write the pooled review page report.html"
+    )
+    parser.add_argument(
         "--cache-dir", help="preprocessed-image cache folder (default ~/.cache/mammorcnn/...)"
     )
 
@@ -87,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         for k in sorted(set(args.fold or [])):
             stack.enter_context(folder_lock(args.out / f"fold{k}", f"crossval --fold {k}"))
         stack.enter_context(GracefulStop())
-        summary = run_crossval(settings, args.out, options, only=args.fold)
+        summary = run_crossval(
+            settings, args.out, options, only=args.fold, review_page=not args.no_html
+        )
     if summary is None:
         print(f"folds {args.fold} done; run again when the others are, for the pooled report")
         return 0

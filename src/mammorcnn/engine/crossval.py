@@ -8,7 +8,8 @@ lesion. Layout of the output folder (docs/training.md, "Cross-validation"):
     folds/foldK_train.json, folds/foldK_test.json
     foldK/run/             the training run (resumable like any `mammorcnn train --out`)
     foldK/test/            report.json, predictions.json, results.json of the held-out women
-    pooled/                report.json and froc.png of all folds' detections together
+    pooled/                report.json, report.html, froc.png and results.json of all folds'
+                           detections together
     summary.json           per fold, pooled, mean and spread
 
 A killed call resumes: finished folds are kept, an interrupted training continues from its
@@ -146,13 +147,18 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
 
 
 def run_crossval(
-    settings: CrossvalSettings, out_dir: Path, options=None, only: list[int] | None = None
+    settings: CrossvalSettings,
+    out_dir: Path,
+    options=None,
+    only: list[int] | None = None,
+    review_page: bool = True,
 ) -> dict | None:
     """Train and evaluate every fold (resuming what a killed call left), then pool; returns
     the summary (also written to summary.json). ``options`` are the inference options
     (:class:`~mammorcnn.engine.inference.dataset_run.DatasetRunOptions`). With ``only``, just
     those folds run (several processes or cluster jobs can share the folds); the summary is
-    made, and returned, once every fold is evaluated."""
+    made, and returned, once every fold is evaluated, with the pooled review page
+    (pooled/report.html) unless ``review_page`` is False."""
     from mammorcnn.data.coco import load_coco
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
@@ -191,6 +197,13 @@ def run_crossval(
     )
     rule = HitRule.parse(settings.hit_rule)
     add_other_findings_froc(pooled, gt, pooled_results, rule, out_dir / "pooled")
+    _write_json(out_dir / "pooled" / RESULTS_FILE, pooled_results)
+    if review_page:  # every woman's images with their hits, misses and false positives
+        from mammorcnn.engine.report.evaluation_page import write_evaluation_page
+
+        sources = [("config", settings.config), ("data", settings.data), ("folds", settings.folds)]
+        data_dir = Path(settings.data).parent
+        write_evaluation_page(out_dir / "pooled", pooled, gt, pooled_results, data_dir, sources)
     summary = summarise(reports, pooled)
     _write_json(out_dir / SUMMARY_FILE, summary)
     return summary
