@@ -67,6 +67,21 @@ def test_quick_checkpoint_loads_for_predict_and_evaluate(quick_cli) -> None:
     assert loaded.class_names == ["mass"]
 
 
+def test_the_demo_evaluation_equals_mammorcnn_evaluate(quick_cli, tmp_path: Path) -> None:
+    """The demo and `mammorcnn evaluate` reach the scores through the same engine function:
+    on the demo's checkpoint and test set they agree figure for figure."""
+    from mammorcnn.cli.main import main
+
+    out, _ = quick_cli
+    demo_report = json.loads((out / "eval" / "report.json").read_text())
+    test_json = json.loads((out / "demo.json").read_text())["test_annotations"]
+    args = ["evaluate", "--weights", str(out / "run"), "--data", test_json, "--out", str(tmp_path)]
+    assert main([*args, "--device", "cpu", "--no-html"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    for key in ("froc", "coco", "dice", "n_images", "n_lesions", "n_predictions"):
+        assert report[key] == demo_report[key], key
+
+
 def test_demo_is_repeatable_and_reruns_in_its_own_folder(quick_cli, tmp_path: Path) -> None:
     out, _ = quick_cli
     again = tmp_path / "again"

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from mammorcnn.config import Config, config_from_dict, merge_config_dicts, parse_overrides
@@ -209,52 +210,55 @@ def evaluate_test_set(
     config: Config,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Predict the test phantoms with the saved weights, as `mammorcnn evaluate` would.
+    """Predict the test phantoms with the saved weights exactly as `mammorcnn evaluate` does.
 
-    Detections are mapped to the original phantom pixels (the inference `Predictor`), scored
-    with `evaluate_predictions` (report.json, froc.png, pr_curve.png in OUT/eval), and the
+    The same engine function (`predict_dataset`: the fast load, the checkpoint's
+    preprocessing, detections in the original phantom pixels) and the same scoring
+    (`evaluate_predictions`: report.json, froc.png, pr_curve.png, report.html in OUT/eval); the
     first `n_overlays` images are drawn at the 1-FP-per-image operating point in OUT/overlays.
     """
-    from tqdm import tqdm
-
-    from mammorcnn.data import CocoMammoDataset, read_image
+    from mammorcnn.data import read_image
     from mammorcnn.data.coco import resolve_image_path
-    from mammorcnn.engine.inference import Predictor, load_trained_model, resolve_device
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, predict_dataset
     from mammorcnn.engine.metrics import evaluate_predictions
-    from mammorcnn.engine.outputs import coco_results, write_coco_results, write_overlay_png
+    from mammorcnn.engine.outputs import write_coco_results, write_overlay_png
+    from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
-    loaded = load_trained_model(
-        weights, resolve_device(config.train.device), bf16_hint=False
-    )  # the demo has no --bf16
-    data = dataclasses.replace(config.data, preprocess=loaded.preprocess)
-    test_set = CocoMammoDataset(test_json, data, train=False)
-    # Every detection the model keeps (its own score > 0.05 cut): FROC sweeps the threshold.
-    predictor = Predictor(loaded, score_threshold=0.0, batch_size=2)
-    category_ids = dict(enumerate(loaded.category_ids, start=1))
-    results, kept = [], []
-    for i in tqdm(range(len(test_set)), "evaluating", disable=not progress, dynamic_ncols=True):
-        (detections,) = predictor.predict([predictor.prepare_item(test_set, i)])
-        results += coco_results(test_set.image_info(i)["id"], detections, category_ids)
-        if i < n_overlays:
-            kept.append(detections)
+    options = DatasetRunOptions(device=config.train.device, cache_dir=config.data.cache_dir)
+    results, _ = predict_dataset(weights, test_json, options, progress=progress)
     write_coco_results(results, out / "eval" / "results.json")
     gt = json.loads(Path(test_json).read_text(encoding="utf-8"))
     report = evaluate_predictions(
         gt, results, out_dir=out / "eval", gt_source=str(test_json), predictions_source="demo",
         per_image=True,
     )  # fmt: skip
-    from mammorcnn.engine.report.evaluation_page import write_evaluation_page
-
     sources = [("weights", weights), ("data", test_json)]
     write_evaluation_page(out / "eval", report, gt, results, Path(test_json).parent, sources)
     threshold = report["dice"]["score_threshold"]
-    for i, detections in enumerate(kept):
-        info = test_set.image_info(i)
+    shown = 1.0 + 1e-9 if threshold is None else threshold  # None: nothing within 1 FP
+    for info in gt["images"][:n_overlays]:
         pixels = read_image(resolve_image_path(info["file_name"], Path(test_json).parent)).pixels
         name = Path(info["file_name"]).stem + "_overlay.png"
-        shown = 1.0 + 1e-9 if threshold is None else threshold  # None: nothing within 1 FP
-        write_overlay_png(pixels, detections, out / "overlays" / name, score_threshold=shown)
+        mine = [r for r in results if r["image_id"] == info["id"]]
+        path = out / "overlays" / name
+        write_overlay_png(pixels, detections_of(mine), path, score_threshold=shown)
     return report
+
+
+def detections_of(results: list[dict]) -> dict[str, np.ndarray]:
+    """COCO results of one image (bbox xywh, RLE masks) as a detections dict for drawing."""
+    from mammorcnn.engine.metrics.matching import decode_rle
+
+    boxes = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(-1, 4)
+    boxes[:, 2:] += boxes[:, :2]
+    detections = {
+        "boxes": boxes,
+        "scores": np.array([r["score"] for r in results], dtype=np.float64),
+        "labels": np.array([r["category_id"] for r in results], dtype=np.int64),
+    }
+    if results and all("segmentation" in r for r in results):
+        detections["masks"] = np.stack([decode_rle(r["segmentation"]) for r in results])
+    return detections
 
 
 def run_demo(
