@@ -22,9 +22,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from mammorcnn.engine import graceful_stop
+from mammorcnn.engine.checkpoint import check_compatible
 from mammorcnn.engine.training import distributed as D
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
-from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.engine.training.loader import (
     ResumableSampler,
     batches_per_epoch,
@@ -42,8 +42,8 @@ from mammorcnn.engine.training.rng import (
 from mammorcnn.engine.training.runlog import RunLog
 from mammorcnn.engine.training.state import pack_state, unpack_state
 from mammorcnn.engine.training.step import StepRunner
-from mammorcnn.engine.training.weights import check_compatible
 from mammorcnn.errors import CheckpointError, ConfigError, OutputError, TrainingError
+from mammorcnn.train_config import TrainConfig
 
 log = logging.getLogger("mammorcnn.train")
 
