@@ -22,9 +22,9 @@ import yaml
 
 from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.data.config import DataConfig
-from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.errors import ConfigError
 from mammorcnn.model.config import ModelConfig
+from mammorcnn.train_config import TrainConfig
 
 __all__ = ["Config", "TrainConfig", "config_from_dict", "config_to_dict", "load_config"]
 __all__ += ["merge_config_dicts", "parse_overrides", "save_config"]

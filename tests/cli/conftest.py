@@ -112,8 +112,8 @@ def make_checkpoint(
     ``metadata_classes``: claim another class count in the metadata than the tensors have.
     """
     from mammorcnn.config import config_from_dict
+    from mammorcnn.engine.checkpoint import save_weights
     from mammorcnn.engine.training.run import weights_metadata
-    from mammorcnn.engine.training.weights import save_weights
     from mammorcnn.model import build_model
 
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mammorcnn.engine.training.weights import load_weights
+from mammorcnn.engine.checkpoint import load_weights
 
 
 def _images(phantoms: Path) -> dict:

@@ -17,8 +17,8 @@ import torch
 from mammorcnn.cli.main import main
 from mammorcnn.config import config_to_dict
 from mammorcnn.data.preprocess import PreprocessConfig
+from mammorcnn.engine.checkpoint import save_weights
 from mammorcnn.engine.export import example_input
-from mammorcnn.engine.training.weights import save_weights
 from mammorcnn.model import build_model, tiny_config
 from mammorcnn.model.mask_paste import paste_masks
 

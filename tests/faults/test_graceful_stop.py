@@ -16,9 +16,9 @@ import pytest
 import stop_script
 import torch
 
+from mammorcnn.engine.checkpoint import load_weights
 from mammorcnn.engine.folder_lock import LOCK_NAME
 from mammorcnn.engine.training.runlog import read_log
-from mammorcnn.engine.training.weights import load_weights
 
 SCRIPT = Path(__file__).with_name("stop_script.py")
 

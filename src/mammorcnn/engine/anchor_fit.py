@@ -32,8 +32,9 @@ import numpy as np
 import yaml
 
 from mammorcnn.errors import AnnotationError
+from mammorcnn.model.config import LEVEL_STRIDES
 
-DEFAULT_STRIDES: tuple[int, ...] = (4, 8, 16, 32, 64)
+DEFAULT_STRIDES: tuple[int, ...] = LEVEL_STRIDES  # the model's pyramid levels P2..P6
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.detection.image_list import ImageList
 
+from mammorcnn.model.config import LEVEL_STRIDES
+
 
 def cell_anchors(sizes: tuple[float, ...], aspect_ratios: tuple[float, ...], stride: int) -> Tensor:
     """The (A, 4) anchors of one location centred on (0, 0), ratio-major order.
@@ -43,7 +45,7 @@ class PyramidAnchorGenerator(nn.Module):
         self,
         sizes: tuple[float, ...],
         aspect_ratios: tuple[float, ...],
-        strides: tuple[int, ...] = (4, 8, 16, 32, 64),
+        strides: tuple[int, ...] = LEVEL_STRIDES,
         offset: float = 0.5,
     ) -> None:
         super().__init__()

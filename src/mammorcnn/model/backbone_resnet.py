@@ -17,9 +17,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-#: Names of the pyramid levels every backbone returns, and their strides.
-LEVEL_NAMES = ("p2", "p3", "p4", "p5", "p6")
-LEVEL_STRIDES = (4, 8, 16, 32, 64)
+from mammorcnn.model.config import LEVEL_NAMES
 
 _RESNETS = {
     "resnet18": resnet.resnet18,

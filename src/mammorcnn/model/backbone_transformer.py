@@ -24,8 +24,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from mammorcnn.errors import CheckpointError, ConfigError
-from mammorcnn.model.backbone_resnet import LEVEL_NAMES
-from mammorcnn.model.config import BackboneConfig
+from mammorcnn.model.config import LEVEL_NAMES, BackboneConfig
 
 #: ResNet-50-sized default timm model per backbone name (overridable: ``timm_model``).
 DEFAULT_TIMM_MODELS = {

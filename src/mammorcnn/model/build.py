@@ -13,9 +13,9 @@ from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from mammorcnn.errors import ConfigError
 from mammorcnn.model.anchors import PyramidAnchorGenerator
-from mammorcnn.model.backbone_resnet import LEVEL_NAMES, LEVEL_STRIDES, build_resnet_fpn
+from mammorcnn.model.backbone_resnet import build_resnet_fpn
 from mammorcnn.model.box_head import BoxHead, BoxPredictor
-from mammorcnn.model.config import RESNET_NAMES, ModelConfig
+from mammorcnn.model.config import LEVEL_NAMES, LEVEL_STRIDES, RESNET_NAMES, ModelConfig
 from mammorcnn.model.mask_head import MaskPredictor, build_mask_head
 from mammorcnn.model.roi_align import PyramidRoIAlign
 from mammorcnn.model.roi_heads import SpecRoIHeads
@@ -26,10 +26,7 @@ from mammorcnn.model.transform import NormalizePad
 def build_backbone(config: ModelConfig) -> nn.Module:
     """The config's backbone: a module mapping (B, 1, H, W) to OrderedDict p2..p6."""
     b = config.backbone
-    norm = b.norm or ("frozen_bn" if config.uses_pretrained else "bn")
-    trainable = b.trainable_layers
-    if trainable is None:
-        trainable = 3 if config.uses_pretrained else 5
+    norm, trainable = config.backbone_training()
     if b.name in RESNET_NAMES:
         return build_resnet_fpn(b.name, norm, trainable, b.fpn_channels)
     from mammorcnn.model.backbone_transformer import build_transformer_fpn

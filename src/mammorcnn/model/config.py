@@ -20,6 +20,12 @@ TRANSFORMER_NAMES = ("vit", "deit", "swin")
 BACKBONE_NAMES = RESNET_NAMES + TRANSFORMER_NAMES
 
 
+#: Names of the pyramid levels every backbone returns, and their strides in input pixels
+#: (docs/architecture.md §2.1: P2..P5 from C2..C5, plus P6 for the largest masses).
+LEVEL_NAMES = ("p2", "p3", "p4", "p5", "p6")
+LEVEL_STRIDES = (4, 8, 16, 32, 64)
+
+
 @dataclass
 class BackboneConfig:
     """Feature extractor + FPN producing P2..P6 (strides 4..64), all ``fpn_channels`` wide."""
@@ -189,6 +195,21 @@ class ModelConfig:
     def uses_pretrained(self) -> bool:
         """Whether any pretrained weights are requested (drives the frozen-BN default)."""
         return self.backbone.weights is not None or self.init_checkpoint is not None
+
+    def backbone_training(self) -> tuple[str, int]:
+        """``(norm, trainable_layers)`` with the ``None`` defaults resolved.
+
+        torchvision's ``maskrcnn_resnet50_fpn`` rule: with pretrained weights, frozen BN and
+        the top 3 stages trainable; without them, trainable BN and all 5 stages (frozen random
+        statistics and a frozen random stem cannot learn). The model is built with these, and a
+        checkpoint is rebuilt with them after its pretrained-weight names are dropped.
+        """
+        b = self.backbone
+        norm = b.norm or ("frozen_bn" if self.uses_pretrained else "bn")
+        trainable = b.trainable_layers
+        if trainable is None:
+            trainable = 3 if self.uses_pretrained else 5
+        return norm, trainable
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values the model cannot be built with."""

@@ -17,9 +17,7 @@ import torch
 from torch import nn
 
 from mammorcnn import atomic
-from mammorcnn.engine.training.manager import CheckpointManager
-from mammorcnn.engine.training.rng import capture_rng, restore_rng
-from mammorcnn.engine.training.weights import (
+from mammorcnn.engine.checkpoint import (
     check_compatible,
     check_same_settings,
     load_state,
@@ -27,6 +25,8 @@ from mammorcnn.engine.training.weights import (
     save_state,
     save_weights,
 )
+from mammorcnn.engine.training.manager import CheckpointManager
+from mammorcnn.engine.training.rng import capture_rng, restore_rng
 from mammorcnn.errors import CheckpointError, OutputError
 
 META = {
@@ -177,7 +177,7 @@ def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mo
 
 _KILLED_WRITER = """
 import sys, torch
-from mammorcnn.engine.training.weights import save_weights
+from mammorcnn.engine.checkpoint import save_weights
 save_weights(sys.argv[1], {"w": torch.ones(100_000)}, {"new": True})
 """
 

@@ -21,8 +21,8 @@ from mammorcnn.config import (
     parse_overrides,
     save_config,
 )
-from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.errors import ConfigError
+from mammorcnn.train_config import TrainConfig
 
 
 def write(tmp_path: Path, text: str) -> Path:

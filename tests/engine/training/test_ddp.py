@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
+from mammorcnn.engine.checkpoint import load_weights
 from mammorcnn.engine.training.runlog import read_log
-from mammorcnn.engine.training.weights import load_weights
 
 
 def free_port() -> int:

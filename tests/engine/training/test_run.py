@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from mammorcnn.config import load_config
+from mammorcnn.engine.checkpoint import load_weights
 from mammorcnn.engine.training.run import load_run_config, run_training
 from mammorcnn.engine.training.runlog import read_log
-from mammorcnn.engine.training.weights import load_weights
 from mammorcnn.errors import ConfigError, TrainingError
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.engine.training.optim import WarmupSchedule, build_optimizer, build_scheduler
+from mammorcnn.train_config import TrainConfig
 
 
 def test_warmup_then_step() -> None:

@@ -10,9 +10,9 @@ import torch
 from torch.utils.data import Dataset
 from training_toys import ToyDetector, ToySet, toy_config
 
+from mammorcnn.engine.checkpoint import load_weights
 from mammorcnn.engine.training.loader import repeat_lesion_images
 from mammorcnn.engine.training.trainer import Trainer
-from mammorcnn.engine.training.weights import load_weights
 from mammorcnn.errors import ConfigError
 
 

@@ -12,10 +12,10 @@ import torch
 from training_toys import TinyMammoSet, ToyDetector, ToySet, tiny_maskrcnn, toy_config
 
 from mammorcnn.config import config_to_dict
+from mammorcnn.engine.checkpoint import check_compatible, load_weights, save_weights
 from mammorcnn.engine.training.callbacks import TrainResult
 from mammorcnn.engine.training.runlog import read_log
 from mammorcnn.engine.training.trainer import Trainer
-from mammorcnn.engine.training.weights import check_compatible, load_weights, save_weights
 from mammorcnn.errors import CheckpointError, ConfigError, TrainingError
 from mammorcnn.model import tiny_config
 

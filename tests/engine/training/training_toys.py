@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mammorcnn.engine.training.config import TrainConfig
+from mammorcnn.train_config import TrainConfig
 
 
 class ToyDetector(nn.Module):

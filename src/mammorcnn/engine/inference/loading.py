@@ -19,6 +19,7 @@ from torch import nn
 
 from mammorcnn.config import config_from_dict, parse_overrides
 from mammorcnn.data.preprocess import PreprocessConfig
+from mammorcnn.engine.device import resolve_device
 from mammorcnn.errors import CheckpointError, ConfigError
 from mammorcnn.model import ModelConfig, build_model
 
@@ -47,26 +48,6 @@ class LoadedModel:
         return [{"id": i, "name": n} for i, n in zip(self.category_ids, self.class_names)]
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; a GPU that is not there
-    is a user error, not a traceback."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(
-            f"--device: unknown device {name!r}; use auto, cpu, cuda or cuda:N"
-        ) from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise ConfigError(f"--device {name}: no such CUDA device ({count} available)")
-    elif device.type != "cpu":
-        raise ConfigError(f"--device: unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
-    return device
-
-
 def resolve_weights(path: Path) -> Path:
     """A weights file, or a training run folder (its ``checkpoints/best.safetensors``)."""
     path = Path(path)
@@ -90,10 +71,7 @@ def _model_config(path: Path, metadata: dict) -> ModelConfig:
     # training run started from. Their presence decided the norm layers (frozen BN has no
     # num_batches_tracked), so that choice is fixed before they are dropped.
     backbone = config.backbone
-    if backbone.norm is None:
-        backbone.norm = "frozen_bn" if config.uses_pretrained else "bn"
-    if backbone.trainable_layers is None:
-        backbone.trainable_layers = 3 if config.uses_pretrained else 5
+    backbone.norm, backbone.trainable_layers = config.backbone_training()
     backbone.weights = None
     config.init_checkpoint = None
     return config
@@ -138,7 +116,7 @@ def check_preprocess_overrides(loaded: LoadedModel, overrides: Sequence[str]) ->
     """
     if not overrides:
         return
-    from mammorcnn.engine.training.weights import check_same_settings
+    from mammorcnn.engine.checkpoint import check_same_settings
 
     nested, _ = parse_overrides([f"data.preprocess.{item}" for item in overrides])
     merged = {**loaded.preprocess.to_dict(), **nested["data"]["preprocess"]}
@@ -169,7 +147,7 @@ def load_trained_model(
     Raises CheckpointError for an unreadable, foreign or inconsistent file (a config whose
     class count or architecture does not match the tensors is named by `check_compatible`).
     """
-    from mammorcnn.engine.training.weights import check_compatible, load_weights
+    from mammorcnn.engine.checkpoint import check_compatible, load_weights
     from mammorcnn.model.speed import cpu_has_bf16
 
     path = resolve_weights(Path(weights))

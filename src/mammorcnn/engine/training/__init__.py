@@ -1,7 +1,8 @@
-"""Training engine: config, optimiser/schedule, checkpoints, resume, DDP, logging.
+"""Training engine: optimiser/schedule, checkpoint rotation, resume, DDP, logging.
 
-Names are imported lazily so that `mammorcnn.config` (which needs only `TrainConfig`) does not
-pull in torch for a `--help` or a config check.
+The settings (`TrainConfig`, in `mammorcnn.train_config`) and the checkpoint format
+(`mammorcnn.engine.checkpoint`, shared with inference) live outside this package; their names
+are re-exported here. Names are imported lazily so that importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -10,18 +11,18 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "TrainConfig": "config",
+    "TrainConfig": "mammorcnn.train_config",
     "Trainer": "trainer",
     "TrainResult": "callbacks",
     "run_training": "run",
     "load_run_config": "run",
     "make_evaluator": "validation",
     "make_overlays": "validation",
-    "load_weights": "weights",
-    "save_weights": "weights",
-    "load_state": "weights",
-    "save_state": "weights",
-    "check_compatible": "weights",
+    "load_weights": "mammorcnn.engine.checkpoint",
+    "save_weights": "mammorcnn.engine.checkpoint",
+    "load_state": "mammorcnn.engine.checkpoint",
+    "save_state": "mammorcnn.engine.checkpoint",
+    "check_compatible": "mammorcnn.engine.checkpoint",
     "CheckpointManager": "manager",
     "DistInfo": "distributed",
     "init_distributed": "distributed",
@@ -32,6 +33,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        target = _EXPORTS[name]
+        module = importlib.import_module(target if "." in target else f"{__name__}.{target}")
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from mammorcnn.errors import ConfigError
+from mammorcnn.engine.device import resolve_device as device_for
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +71,8 @@ def _current() -> DistInfo:
 
 def resolve_device(name: str, info: DistInfo) -> torch.device:
     """Turn `train.device` into a device; under DDP each process takes cuda:LOCAL_RANK."""
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "auto" and not torch.cuda.is_available():
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but no CUDA device is available; use cpu or auto")
-    if info.enabled or name in ("auto", "cuda"):
-        return torch.device("cuda", info.local_rank if info.enabled else 0)
-    index = int(name.split(":")[1])
-    if index >= torch.cuda.device_count():
-        raise ConfigError(f"train.device={name!r} but only {torch.cuda.device_count()} GPU(s)")
-    return torch.device("cuda", index)
+    rank = info.local_rank if info.enabled else None
+    return device_for(name, setting="train.device", local_rank=rank)
 
 
 def _backend_device(device: torch.device) -> torch.device:

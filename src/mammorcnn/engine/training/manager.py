@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from mammorcnn.atomic import ensure_folder, output_error, remove_stale_temp_files
-from mammorcnn.engine.training.weights import (
+from mammorcnn.engine.checkpoint import (
     load_state,
     load_weights,
     save_state,

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from mammorcnn.engine.training import distributed as D
-from mammorcnn.engine.training.config import TrainConfig
 from mammorcnn.errors import ConfigError, TrainingError
+from mammorcnn.train_config import TrainConfig
 
 log = logging.getLogger("mammorcnn.train")
 
