@@ -53,11 +53,17 @@ def test_first_bad_file_stops_the_run_with_one_line(
 
 
 def test_skip_bad_lists_skipped_files_and_does_the_rest(
-    cli, forced_weights: Path, mixed_folder: Path, tmp_path: Path
+    cli, forced_weights: Path, mixed_folder: Path, tmp_path: Path, caplog
 ):
     out = tmp_path / "out"
-    result = cli("predict", "--weights", forced_weights, mixed_folder, "--out", out, "--skip-bad")
+    with caplog.at_level("WARNING", logger="mammorcnn.predict"):
+        result = cli(
+            "predict", "--weights", forced_weights, mixed_folder, "--out", out, "--skip-bad"
+        )
     assert result.code == 0, result.err
+    warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")]
+    assert len(warned) == 2
+    assert all(line.count("b_empty.dcm") + line.count("c_text.png") == 1 for line in warned)
     skipped = json.loads((out / "skipped.json").read_text())
     assert [Path(s["file"]).name for s in skipped] == ["b_empty.dcm", "c_text.png"]
     assert skipped[0]["problem"] == "empty file (0 bytes)"

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=tuple(overrides),
         hit_rule=args.hit_rule,
     )
-    options = DatasetRunOptions(device=args.device, cache_dir=args.cache_dir)
+    options = DatasetRunOptions(device=args.device, cache_dir=args.cache_dir, bf16_hint=False)
     bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
     if bad:  # before any fold folder is made for its lock
         raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{args.folds - 1}")

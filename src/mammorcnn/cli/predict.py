@@ -233,7 +233,8 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
         error = remote.relabel(error) if remote else error
         if not args.skip_bad or getattr(error, "fatal", False):
             raise error
-        log.warning("skipped %s: %s", label(path), error)
+        # the error names the file already ("x.png: corrupt"); say it once
+        log.warning("skipped %s", error if label(path) in str(error) else f"{label(path)}: {error}")
         problem = getattr(error, "problem", None) or str(error)
         skipped.append({"file": label(path), "kind": kind, "problem": problem})
 

@@ -224,7 +224,9 @@ def evaluate_test_set(
     from mammorcnn.engine.outputs import write_coco_results, write_overlay_png
     from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
-    options = DatasetRunOptions(device=config.train.device, cache_dir=config.data.cache_dir)
+    options = DatasetRunOptions(
+        device=config.train.device, cache_dir=config.data.cache_dir, bf16_hint=False
+    )  # the demo has no --bf16
     results, _ = predict_dataset(weights, test_json, options, progress=progress)
     write_coco_results(results, out / "eval" / "results.json")
     gt = json.loads(Path(test_json).read_text(encoding="utf-8"))

@@ -33,6 +33,8 @@ class DatasetRunOptions:
     preprocess_overrides: dict = field(default_factory=dict)
     # Leave out unreadable images (returned as skipped) instead of stopping at the first.
     skip_bad: bool = False
+    # Log that --bf16 would be faster on this CPU (commands without --bf16 turn it off).
+    bf16_hint: bool = True
 
 
 def predict_dataset(
@@ -60,7 +62,12 @@ def predict_dataset(
 
     opts = options or DatasetRunOptions()
     loaded = load_trained_model(
-        Path(weights), opts.device, fast=True, proposals=opts.proposals, bf16=opts.bf16
+        Path(weights),
+        opts.device,
+        fast=True,
+        proposals=opts.proposals,
+        bf16=opts.bf16,
+        bf16_hint=opts.bf16_hint,
     )
     check_preprocess_overrides(loaded, opts.preprocess_overrides)
     # The checkpoint's preprocessing always decides how the images are prepared.
