@@ -24,7 +24,7 @@ from mammorcnn.errors import OutputError
 
 TEMP_SUFFIX = ".tmp"
 
-# Test-only fault injection (used by the kill test, issue 6): when the destination's file name
+# Test-only fault injection (used by the kill test, tests/engine/training/test_kill.py): when the destination's file name
 # matches this glob, the writer writes half of the data, fsyncs it, creates
 # "<destination>.paused-for-test" and sleeps, so a test can SIGKILL the process mid-write.
 FAULT_PAUSE_ENV = "MAMMORCNN_FAULT_PAUSE_WRITE"

@@ -122,5 +122,19 @@ def test_write_json_is_strict_and_atomic(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["a"] == 0.5  # the old file is whole
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
     (tmp_path / "d.json").mkdir()
-    with pytest.raises(InputError, match="d.json: cannot write"):
+    with pytest.raises(InputError, match="d.json: cannot write"):  # the path, not the disk
         write_json({}, tmp_path / "d.json")
+
+
+def test_a_full_disk_is_the_machines_fault_not_the_paths(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import mammorcnn.atomic as atomic
+    from mammorcnn.errors import OutputError
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_write", full)
+    with pytest.raises(OutputError, match="r.json: cannot write .*disk is full"):
+        write_json({}, tmp_path / "r.json")

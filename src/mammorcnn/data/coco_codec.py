@@ -25,6 +25,7 @@ clipping would quietly score a different lesion from the one drawn. Vertices on 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -37,7 +38,11 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from mammorcnn.atomic import atomic_write_bytes
-from mammorcnn.errors import InputError
+from mammorcnn.errors import InputError, OutputError
+
+# Write failures that are the machine's (OutputError); any other is the chosen path's
+# (a folder where a file should go, a parent that is a file): InputError.
+MACHINE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 Rle = dict[str, Any]
 
@@ -253,6 +258,8 @@ def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
     try:
         atomic_write_bytes(path, data)
     except OSError as error:
+        if isinstance(error, OutputError) and error.errno in MACHINE_FAULTS:
+            raise  # disk full, read-only file system: the machine's fault, already one line
         raise InputError(path, f"cannot write ({error.strerror or error})") from None
     return path
 
