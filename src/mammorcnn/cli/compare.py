@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammorcnn.cli.predict import out_folder
+    from mammorcnn.engine.folder_lock import claim_output_folder as out_folder
     from mammorcnn.engine.report.compare import (
         compare,
         format_compare,

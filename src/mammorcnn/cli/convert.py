@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mammorcnn.cli.predict import warnings_as_log
+from mammorcnn.cli.common import warnings_as_log
 
 if TYPE_CHECKING:
     from mammorcnn.data.convert import ConvertReport

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mammorcnn.cli.predict import warnings_as_log
+from mammorcnn.cli.common import warnings_as_log
 from mammorcnn.errors import AnnotationError, InputError
 
 log = logging.getLogger("mammorcnn.fit_anchors")

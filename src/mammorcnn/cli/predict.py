@@ -13,77 +13,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
-from mammorcnn.errors import ConfigError, InputError, MammoError
+from mammorcnn.cli.common import add_model_arguments, preprocess_overrides, warnings_as_log
+from mammorcnn.engine.inference.files_run import SKIPPED_FILE
+from mammorcnn.errors import ConfigError
 
 log = logging.getLogger("mammorcnn.predict")
-
-SKIPPED_FILE = "skipped.json"
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float) -> None:
-    """Options shared by predict and evaluate: device, batching, threshold, input settings."""
-    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
-    parser.add_argument(
-        "--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N"
-    )
-    parser.add_argument(
-        "--score-threshold",
-        type=float,
-        default=score_threshold,
-        help=f"keep detections with at least this score (default {score_threshold})",
-    )
-    parser.add_argument(
-        "--max-detections",
-        type=int,
-        help="keep at most this many detections per image (default: all the model returns)",
-    )
-    parser.add_argument(
-        "--proposals",
-        type=_positive_int,
-        metavar="N",
-        help="RPN proposals kept per image after NMS (default: the checkpoint's config, 300 "
-        "for models trained since it became the default; docs/performance.md)",
-    )
-    parser.add_argument(
-        "--bf16",
-        action="store_true",
-        help="run convolutions and the FC in bfloat16: about 2x faster on CPUs with "
-        "AVX512_BF16/AMX, ~95%% of detections identical within 1 px (docs/performance.md)",
-    )
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        help="state the input size you expect; refused if the model was trained with another",
-    )
-    parser.add_argument(
-        "--preprocess",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="state a preprocessing setting (e.g. crop_to_breast=false); refused if it differs "
-        "from the checkpoint's, which always decides how inputs are prepared",
-    )
-
-
-def preprocess_overrides(args: argparse.Namespace) -> list[str]:
-    """--image-size and --preprocess as ``key=value`` items of data.preprocess."""
-    items = list(args.preprocess)
-    if args.image_size is not None:
-        items.append(f"image_size={args.image_size}")
-    return items
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,32 +102,6 @@ def open_dicomweb(args: argparse.Namespace):  # noqa: ANN201 - DicomwebInputs or
     )
 
 
-@contextmanager
-def warnings_as_log(logger: logging.Logger) -> Iterator[None]:
-    """Show library warnings (skipped images, ...) as one log line each, not as Python's
-    two-line ``file:line: UserWarning`` form with a source excerpt."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = lambda message, *_args, **_kw: logger.warning("%s", message)
-        yield
-
-
-def out_folder(out: Path, held: ExitStack | None = None, command: str = "predict") -> Path:
-    """Create the output folder; a path that cannot be one is named in one line. With `held`,
-    lock it until `held` closes: one writer per folder (docs/robustness.md, "Faults")."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(
-            out, f"cannot create the output folder ({error.strerror or error})"
-        ) from None
-    if held is not None:
-        from mammorcnn.engine.folder_lock import folder_lock
-
-        held.enter_context(folder_lock(out, command))
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from mammorcnn.engine.graceful_stop import GracefulStop
 
@@ -199,83 +110,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, held: ExitStack) -> int:
-    from tqdm import tqdm
-
-    from mammorcnn.engine.graceful_stop import stop_if_requested
-    from mammorcnn.engine.inference import (
-        Predictor,
-        check_preprocess_overrides,
-        find_inputs,
-        load_trained_model,
-        output_stem,
-    )
-    from mammorcnn.engine.inference.predictions_file import FILE_NAME, write_predictions
-    from mammorcnn.engine.inference.predictor import batched
-    from mammorcnn.engine.inference.writer import ImageWriter
-    from mammorcnn.engine.outputs import unique_output_names, write_json
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+    from mammorcnn.engine.inference.files_run import predict_files
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     remote = open_dicomweb(args)
-    paths = remote.instances if remote else find_inputs(args.inputs, exclude=args.out)
-    label = remote.label if remote else str
-    loaded = load_trained_model(
-        args.weights, args.device, fast=True, proposals=args.proposals, bf16=args.bf16
+    options = DatasetRunOptions(
+        device=args.device,
+        batch_size=args.batch_size,
+        score_threshold=args.score_threshold,
+        max_detections=args.max_detections,
+        proposals=args.proposals,
+        bf16=args.bf16,
+        preprocess_overrides=preprocess_overrides(args),
+        skip_bad=args.skip_bad,
     )
-    check_preprocess_overrides(loaded, preprocess_overrides(args))
-    predictor = Predictor(loaded, args.score_threshold, args.batch_size, args.max_detections)
-    out = out_folder(args.out, held)
-    names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
-    writer = ImageWriter(out, loaded, seg=not args.no_seg, overlay=not args.no_overlay)
-    skipped: list[dict[str, Any]] = []
-
-    def skip(path: Any, kind: str, error: MammoError) -> None:
-        error = remote.relabel(error) if remote else error
-        if not args.skip_bad or getattr(error, "fatal", False):
-            raise error
-        # the error names the file already ("x.png: corrupt"); say it once
-        log.warning("skipped %s", error if label(path) in str(error) else f"{label(path)}: {error}")
-        problem = getattr(error, "problem", None) or str(error)
-        skipped.append({"file": label(path), "kind": kind, "problem": problem})
-
-    def prepared():  # noqa: ANN202 - yields (image id, output name, PreparedImage)
-        for image_id, (path, name) in enumerate(zip(paths, names), start=1):
-            try:
-                yield image_id, name, predictor.prepare_file(remote.fetch(path) if remote else path)
-            except MammoError as error:
-                skip(path, "image", error)
-
-    log.info("predicting %d file(s) into %s", len(paths), out)
-    with tqdm(total=len(paths), desc="predict", unit="image", disable=None) as bar:
-        for batch in batched(prepared(), args.batch_size):
-            detections = predictor.predict([item for _, _, item in batch])
-            for (image_id, name, item), det in zip(batch, detections):
-                # e.g. a DICOM without the UIDs a SEG must reference
-                writer.write(image_id, name, item, det, lambda e, p=item.source: skip(p, "seg", e))
-                if remote:
-                    remote.release(item.source)
-            bar.update(len(batch))
-            # SIGTERM/Ctrl-C: stop between images (exit 143/130); each image's files are whole
-            stop_if_requested(
-                f"with {len(writer.images)} of {len(paths)} image(s) written to {out}"
-            )
-        bar.update(len(paths) - bar.n)  # skipped files
-    settings = {"score_threshold": args.score_threshold, "max_detections": args.max_detections}
-    images = remote.entries(writer.images) if remote else writer.images
-    write_predictions(out / FILE_NAME, images, writer.results, loaded, settings)
-    from mammorcnn.engine.report.prediction_page import write_prediction_index
-
-    write_prediction_index(out)  # index.html: overlays by study and breast (docs/evaluation.md)
-    if args.skip_bad:
-        write_json(skipped, out / SKIPPED_FILE, indent=1)
-    if remote:
-        identity = {**settings, "proposals": args.proposals, "bf16": args.bf16}
-        pushed = remote.finish(out, writer.images, loaded.path, identity, args.push, args.force)
-        remote.close()
-        if args.push:
-            print(f"stored {len(pushed.stored)} SEG(s); {len(pushed.kept)} already stored")
+    run = predict_files(
+        args.weights,
+        args.inputs,
+        args.out,
+        options,
+        seg=not args.no_seg,
+        overlay=not args.no_overlay,
+        remote=remote,
+        push=args.push,
+        force=args.force,
+        held=held,
+    )
+    if remote and args.push:
+        print(f"stored {len(run.pushed.stored)} SEG(s); {len(run.pushed.kept)} already stored")
     print(
-        f"{len(writer.images)} image(s), {len(writer.results)} detection(s) with score >= "
-        f"{args.score_threshold:g}; {len(skipped)} skipped; outputs in {out}"
+        f"{len(run.images)} image(s), {len(run.results)} detection(s) with score >= "
+        f"{args.score_threshold:g}; {len(run.skipped)} skipped; outputs in {args.out}"
     )
     return 0

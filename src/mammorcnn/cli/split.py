@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from mammorcnn.cli.predict import warnings_as_log
+from mammorcnn.cli.common import warnings_as_log
 from mammorcnn.errors import ConfigError
 
 log = logging.getLogger("mammorcnn.split")

@@ -18,11 +18,11 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from mammorcnn.atomic import ensure_folder, output_error
-from mammorcnn.errors import FolderBusyError
+from mammorcnn.errors import FolderBusyError, InputError
 
 LOCK_NAME = ".mammorcnn.lock"
 
@@ -118,3 +118,17 @@ def _release(path: Path, fd: int) -> None:
 
 
 __all__ = ["LOCK_NAME", "folder_lock"]
+
+
+def claim_output_folder(out: Path, held: ExitStack | None = None, command: str = "predict") -> Path:
+    """Create the output folder (a path that cannot be one is named in one line) and, with
+    `held`, lock it until `held` closes: one writer per folder."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            out, f"cannot create the output folder ({error.strerror or error})"
+        ) from None
+    if held is not None:
+        held.enter_context(folder_lock(out, command))
+    return out

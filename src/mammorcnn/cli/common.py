@@ -1,0 +1,82 @@
+"""Options and helpers that several commands share (predict, evaluate, split, convert, ...).
+
+Only argument parsing and terminal output live here; the work is in mammorcnn.engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float) -> None:
+    """Options shared by predict and evaluate: device, batching, threshold, input settings."""
+    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N"
+    )
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=score_threshold,
+        help=f"keep detections with at least this score (default {score_threshold})",
+    )
+    parser.add_argument(
+        "--max-detections",
+        type=int,
+        help="keep at most this many detections per image (default: all the model returns)",
+    )
+    parser.add_argument(
+        "--proposals",
+        type=_positive_int,
+        metavar="N",
+        help="RPN proposals kept per image after NMS (default: the checkpoint's config, 300 "
+        "for models trained since it became the default; docs/performance.md)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="run convolutions and the FC in bfloat16: about 2x faster on CPUs with "
+        "AVX512_BF16/AMX, ~95%% of detections identical within 1 px (docs/performance.md)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help="state the input size you expect; refused if the model was trained with another",
+    )
+    parser.add_argument(
+        "--preprocess",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="state a preprocessing setting (e.g. crop_to_breast=false); refused if it differs "
+        "from the checkpoint's, which always decides how inputs are prepared",
+    )
+
+
+def preprocess_overrides(args: argparse.Namespace) -> list[str]:
+    """--image-size and --preprocess as ``key=value`` items of data.preprocess."""
+    items = list(args.preprocess)
+    if args.image_size is not None:
+        items.append(f"image_size={args.image_size}")
+    return items
+
+
+@contextmanager
+def warnings_as_log(logger: logging.Logger) -> Iterator[None]:
+    """Show library warnings (skipped images, ...) as one log line each, not as Python's
+    two-line ``file:line: UserWarning`` form with a source excerpt."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *_args, **_kw: logger.warning("%s", message)
+        yield

@@ -1,0 +1,105 @@
+"""`evaluate_dataset`: the scores of a model (or of saved predictions) on an annotated set.
+
+What `mammorcnn evaluate` does, as one function that the CLI, the demo's users and Python
+callers share: the model's detections through `predict_dataset` (or a saved results file),
+the images left out by ``skip_bad`` removed with their lesions, FROC with bootstrap
+intervals, COCO mAP and Dice (`evaluate_predictions`), the FROC without images of other
+findings, and in ``out`` report.json, the plots, skipped.json and the review page.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+from mammorcnn.engine.inference.files_run import SKIPPED_FILE
+from mammorcnn.errors import ConfigError
+
+
+@dataclass
+class Evaluation:
+    """The report (as in report.json), the images left out, and the extra FROC's lines."""
+
+    report: dict
+    skipped: list[dict] = field(default_factory=list)
+    other_findings: str | None = None
+
+
+def without_images(gt: dict, skipped: list[dict]) -> dict:
+    """The ground truth without the skipped images and their lesions: an image the model
+    never saw must not count its lesions as missed."""
+    ids = {entry["id"] for entry in skipped}
+    return {
+        **gt,
+        "images": [image for image in gt["images"] if image["id"] not in ids],
+        "annotations": [ann for ann in gt["annotations"] if ann["image_id"] not in ids],
+    }
+
+
+def evaluate_dataset(
+    data: Path,
+    *,
+    weights: Path | None = None,
+    results_file: Path | None = None,
+    out: Path | None = None,
+    options: DatasetRunOptions | None = None,
+    hit_rule: str = "center",
+    n_resamples: int = 2000,
+    html: bool = True,
+    held: ExitStack | None = None,
+) -> Evaluation:
+    """Score ``weights`` (run on the images of ``data``) or a saved ``results_file`` against
+    ``data``; with ``out`` also write every output file (the folder locked while ``held``)."""
+    from mammorcnn.data import load_coco
+    from mammorcnn.engine.folder_lock import claim_output_folder
+    from mammorcnn.engine.inference.dataset_run import predict_dataset
+    from mammorcnn.engine.inference.predictions_file import read_results
+    from mammorcnn.engine.metrics import HitRule, evaluate_predictions
+    from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
+    from mammorcnn.engine.outputs import write_json
+
+    if (weights is None) == (results_file is None):
+        raise ConfigError("give either weights or a results file to evaluate")
+    opts = options or DatasetRunOptions()
+    if opts.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {opts.batch_size}")
+    if n_resamples < 1:
+        raise ConfigError(f"--bootstrap must be >= 1, got {n_resamples}")
+    rule = HitRule.parse(hit_rule)
+    gt = load_coco(data)
+    if out is not None:
+        claim_output_folder(out, held, "evaluate")
+    skipped: list[dict] = []
+    if results_file is not None:
+        results = read_results(results_file, gt, data)
+        source = str(results_file)
+    else:
+        results, skipped = predict_dataset(weights, data, opts, out_dir=out)
+        source = f"predictions of {weights}"
+    if opts.skip_bad:
+        gt = without_images(gt, skipped)
+        if not gt["images"]:
+            raise ConfigError(f"{data}: every image was skipped; nothing to evaluate")
+        if out is not None:
+            write_json(skipped, out / SKIPPED_FILE, indent=1)
+    report = evaluate_predictions(
+        gt,
+        results,
+        rule,
+        out_dir=out,
+        gt_source=str(data),
+        predictions_source=source,
+        n_resamples=n_resamples,
+        per_image=out is not None,
+    )
+    # a second FROC without the images marked has_other_findings by convert (docs/data.md)
+    other_findings = add_other_findings_froc(report, gt, results, rule, out)
+    if out is not None and html:
+        from mammorcnn.engine.report.evaluation_page import write_evaluation_page
+
+        used = ("weights", weights) if results_file is None else ("results", results_file)
+        sources = [used, ("data", data)]
+        write_evaluation_page(out, report, gt, results, Path(data).parent, sources, True)
+    return Evaluation(report, skipped, other_findings)

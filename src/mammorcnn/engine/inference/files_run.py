@@ -1,0 +1,133 @@
+"""`predict_files`: a trained model over image files (or PACS instances), every output written.
+
+The loop of `mammorcnn predict`, as a function a Python user calls too: inputs are read and
+prepared one batch at a time, detections mapped to the original pixels, and each image's
+files (mask and overlay PNGs, DICOM SEG) written before the next; then predictions.json, the
+index.html review page and skipped.json. A bad input stops the run naming it, or with
+``skip_bad`` is skipped and listed. SIGTERM/Ctrl-C (under the CLI's GracefulStop) stops
+between images with every written file whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+from mammorcnn.errors import MammoError
+
+log = logging.getLogger("mammorcnn.predict")
+
+SKIPPED_FILE = "skipped.json"
+
+
+@dataclass
+class FilesRunResult:
+    """What a run wrote: image entries, COCO results, skipped inputs, and (PACS) the pushes."""
+
+    out: Path
+    images: list[dict] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    pushed: Any = None
+
+
+def predict_files(
+    weights: str | Path,
+    inputs: Sequence[Path] | None,
+    out: Path,
+    options: DatasetRunOptions | None = None,
+    *,
+    seg: bool = True,
+    overlay: bool = True,
+    remote: Any = None,
+    push: bool = False,
+    force: bool = False,
+    held: ExitStack | None = None,
+) -> FilesRunResult:
+    """Predict ``inputs`` (files and folders) or the PACS instances of ``remote`` (a
+    :class:`~mammorcnn.engine.dicomweb.DicomwebInputs`) into ``out``; with ``held`` the folder
+    stays locked until ``held`` closes."""
+    from tqdm import tqdm
+
+    from mammorcnn.engine.folder_lock import claim_output_folder
+    from mammorcnn.engine.graceful_stop import stop_if_requested
+    from mammorcnn.engine.inference import (
+        Predictor,
+        check_preprocess_overrides,
+        find_inputs,
+        load_trained_model,
+        output_stem,
+    )
+    from mammorcnn.engine.inference.predictions_file import FILE_NAME, write_predictions
+    from mammorcnn.engine.inference.predictor import batched
+    from mammorcnn.engine.inference.writer import ImageWriter
+    from mammorcnn.engine.outputs import unique_output_names, write_json
+    from mammorcnn.engine.report.prediction_page import write_prediction_index
+
+    opts = options or DatasetRunOptions(score_threshold=0.5)
+    paths = remote.instances if remote else find_inputs(list(inputs or []), exclude=out)
+    label = remote.label if remote else str
+    loaded = load_trained_model(
+        weights,
+        opts.device,
+        fast=True,
+        proposals=opts.proposals,
+        bf16=opts.bf16,
+        bf16_hint=opts.bf16_hint,
+    )
+    check_preprocess_overrides(loaded, opts.preprocess_overrides)
+    predictor = Predictor(loaded, opts.score_threshold, opts.batch_size, opts.max_detections)
+    claim_output_folder(out, held)
+    names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
+    writer = ImageWriter(out, loaded, seg=seg, overlay=overlay)
+    run = FilesRunResult(out)
+
+    def skip(path: Any, kind: str, error: MammoError) -> None:
+        error = remote.relabel(error) if remote else error
+        if not opts.skip_bad or getattr(error, "fatal", False):
+            raise error
+        where = label(path)
+        # the error names the file already ("x.png: corrupt"); say it once
+        log.warning("skipped %s", error if where in str(error) else f"{where}: {error}")
+        problem = getattr(error, "problem", None) or str(error)
+        run.skipped.append({"file": where, "kind": kind, "problem": problem})
+
+    def prepared():  # noqa: ANN202 - yields (image id, output name, PreparedImage)
+        for image_id, (path, name) in enumerate(zip(paths, names), start=1):
+            try:
+                yield image_id, name, predictor.prepare_file(remote.fetch(path) if remote else path)
+            except MammoError as error:
+                skip(path, "image", error)
+
+    log.info("predicting %d file(s) into %s", len(paths), out)
+    with tqdm(total=len(paths), desc="predict", unit="image", disable=None) as bar:
+        for batch in batched(prepared(), opts.batch_size):
+            detections = predictor.predict([item for _, _, item in batch])
+            for (image_id, name, item), det in zip(batch, detections):
+                # e.g. a DICOM without the UIDs a SEG must reference
+                writer.write(image_id, name, item, det, lambda e, p=item.source: skip(p, "seg", e))
+                if remote:
+                    remote.release(item.source)
+            bar.update(len(batch))
+            # SIGTERM/Ctrl-C: stop between images (exit 143/130); each image's files are whole
+            stop_if_requested(
+                f"with {len(writer.images)} of {len(paths)} image(s) written to {out}"
+            )
+        bar.update(len(paths) - bar.n)  # skipped files
+    settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
+    run.images = remote.entries(writer.images) if remote else writer.images
+    run.results = writer.results
+    write_predictions(out / FILE_NAME, run.images, run.results, loaded, settings)
+    write_prediction_index(out)  # index.html: overlays by study and breast (docs/evaluation.md)
+    if opts.skip_bad:
+        write_json(run.skipped, out / SKIPPED_FILE, indent=1)
+    if remote:
+        identity = {**settings, "proposals": opts.proposals, "bf16": opts.bf16}
+        run.pushed = remote.finish(out, writer.images, loaded.path, identity, push, force)
+        remote.close()
+    return run
