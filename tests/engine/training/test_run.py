@@ -66,3 +66,21 @@ def test_run_training_config_errors(phantoms: Path, tmp_path: Path) -> None:
         run_training(load_config(None, [*base, "model.num_classes=2"]), tmp_path / "b")
     with pytest.raises(ConfigError, match="no such file"):
         load_run_config(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("change", ["train.lr=0.5", "train.weight_decay=0.3", "train.momentum=0.5"])
+def test_resume_refuses_changes_the_optimiser_state_would_ignore(
+    change: str, phantoms: Path, tmp_path: Path
+) -> None:
+    """The optimiser's saved state keeps lr, weight decay and momentum: a resume that changes
+    one is refused in one line, and config.yaml keeps the value actually used."""
+    run_dir = tmp_path / "run"
+    config = load_config(None, [*overrides(phantoms, tmp_path), "train.val_annotations=null"])
+    run_training(config, run_dir)
+    saved = (run_dir / "config.yaml").read_text()
+    changed = load_run_config(run_dir, [change, "train.epochs=2"])
+    key = change.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"resuming cannot change {key}: .* -> 0\.[0-9]"):
+        run_training(changed, run_dir, resume=True)
+    assert (run_dir / "config.yaml").read_text() == saved
+    assert len(list((run_dir / "checkpoints").glob("step-*.state.pt"))) == 1  # nothing trained

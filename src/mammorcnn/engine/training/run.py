@@ -80,6 +80,34 @@ def _classes(train_set: Dataset, config: Config) -> tuple[list[str], list[int]]:
     return [c["name"] for c in categories], [c["id"] for c in categories]
 
 
+# Settings that live in the optimiser's saved state: on resume the state would silently keep
+# the old values, so a change is refused rather than recorded and not used.
+OPTIMISER_FIELDS = (
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "momentum",
+    "betas",
+    "no_decay_norm_and_bias",
+)
+
+
+def refuse_optimiser_changes(config: Config, run_dir: Path) -> None:
+    """One-line ConfigError when a resume changes a setting the optimiser's state holds."""
+    path = run_dir / CONFIG_NAME
+    if not path.is_file():
+        return
+    old = config_to_dict(load_config(path, []))["train"]
+    new = config_to_dict(config)["train"]
+    changed = [f"train.{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in OPTIMISER_FIELDS
+               if old.get(k) != new.get(k)]  # fmt: skip
+    if changed:
+        raise ConfigError(
+            f"{run_dir}: resuming cannot change {'; '.join(changed)} (the optimiser's saved "
+            "state keeps the old value); resume without the change, or start a new run"
+        )
+
+
 def _record_config(config: Config, run_dir: Path, resume: bool) -> None:
     path = run_dir / CONFIG_NAME
     if resume and path.is_file():
@@ -152,6 +180,8 @@ def run_training(
             dist_info=info,
         )
         trainer.check_start(resume)
+        if resume:
+            refuse_optimiser_changes(config, run_dir)
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             _record_config(config, run_dir, resume)
