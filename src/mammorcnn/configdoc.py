@@ -1,9 +1,10 @@
-"""Write ``configs/default.yaml`` from the config dataclasses: ``python -m mammorcnn.configdoc``.
+"""Write ``configs/default.yaml`` and the docs' config tables: ``python -m mammorcnn.configdoc``.
 
 The dataclasses are the one source of every default and of the reason for it (the comment
-above each field). The YAML a user copies is generated from them, so it cannot drift;
-``tests/test_configdoc.py`` fails when the committed file differs from what this writes
-(``python -m mammorcnn.configdoc --check`` does the same from the shell).
+above each field). The YAML a user copies, and the field tables in docs/*.md (between
+``<!-- configdoc:SECTION -->`` and ``<!-- /configdoc -->``), are generated from them, so they
+cannot drift; ``tests/test_configdoc.py`` fails when a committed file differs from what this
+writes (``python -m mammorcnn.configdoc --check`` does the same from the shell).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import re
 import sys
 import typing
 from pathlib import Path
@@ -19,6 +21,10 @@ from typing import Any
 import yaml
 
 DEFAULT_YAML = Path(__file__).parent / "configs" / "default.yaml"
+#: The docs folder of a source checkout (absent in an installed wheel: then only the YAML).
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+#: A generated table: the section name in the opening marker, the table up to the closing one.
+_TABLE_RE = re.compile(r"(<!-- configdoc:([\w.]+) -->\n)(.*?)(<!-- /configdoc -->)", re.S)
 
 HEADER = """\
 # The defaults of every setting: the specification's model (docs/architecture.md)
@@ -88,22 +94,81 @@ def default_yaml() -> str:
     return "\n".join(parts)
 
 
+def _section_object(section: str) -> Any:
+    """The default instance of a dotted section of ``Config`` ("train", "data.augment")."""
+    from mammorcnn.config import Config
+
+    obj: Any = Config()
+    for part in section.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _markdown(text: str) -> str:
+    """A comment as a table cell: pipes escaped, docs/NAME.md references made links."""
+    text = text.replace("|", "\\|")
+    return re.sub(r"\bdocs/([\w-]+\.md)", r"[docs/\1](\1)", text)
+
+
+def config_table(section: str) -> str:
+    """A Markdown table of a section's own fields: name, default and the field's comment.
+
+    Fields without a comment of their own share the row of the field above (the comment
+    there speaks of them: ``rotation_degrees``, ``translate``, ``scale``). Nested sections
+    are left out; they have tables of their own.
+    """
+    obj = _section_object(section)
+    hints = typing.get_type_hints(type(obj))
+    comments = field_comments(type(obj))
+    rows: list[tuple[list[str], list[str], str]] = []
+    for f in dataclasses.fields(obj):
+        if dataclasses.is_dataclass(hints[f.name]):
+            continue
+        name, value = f"`{f.name}`", f"`{_scalar(getattr(obj, f.name))}`"
+        text = " ".join(comments.get(f.name, []))
+        if not text and rows:
+            rows[-1][0].append(name)
+            rows[-1][1].append(value)
+        else:
+            rows.append(([name], [value], _markdown(text)))
+    lines = ["| field | default | meaning |", "|---|---|---|"]
+    lines += [f"| {', '.join(n)} | {', '.join(v)} | {t} |" for n, v, t in rows]
+    return "\n".join(lines) + "\n"
+
+
+def with_tables(markdown: str) -> str:
+    """``markdown`` with every ``<!-- configdoc:SECTION -->`` table regenerated."""
+    return _TABLE_RE.sub(lambda m: m[1] + config_table(m[2]) + m[4], markdown)
+
+
+def generated_files() -> dict[Path, str]:
+    """Every generated file and the text it must hold."""
+    out = {DEFAULT_YAML: default_yaml()}
+    for doc in sorted(DOCS_DIR.glob("*.md")) if DOCS_DIR.is_dir() else []:
+        text = doc.read_text(encoding="utf-8")
+        if _TABLE_RE.search(text):
+            out[doc] = with_tables(text)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mammorcnn.configdoc", description=__doc__)
     parser.add_argument("--check", action="store_true", help="only report whether it drifted")
     args = parser.parse_args(argv)
-    text = default_yaml()
-    if args.check:
-        same = DEFAULT_YAML.read_text(encoding="utf-8") == text
-        print(
-            f"{DEFAULT_YAML}: {'up to date' if same else 'differs; run python -m mammorcnn.configdoc'}"
-        )
-        return 0 if same else 1
     from mammorcnn.atomic import atomic_write_bytes
 
-    atomic_write_bytes(DEFAULT_YAML, text.encode("utf-8"))
-    print(f"wrote {DEFAULT_YAML}")
-    return 0
+    drifted = 0
+    for path, text in generated_files().items():
+        same = path.exists() and path.read_text(encoding="utf-8") == text
+        if args.check:
+            drifted += not same
+            print(
+                f"{path}: {'up to date' if same else 'differs; run python -m mammorcnn.configdoc'}"
+            )
+        elif not same:
+            atomic_write_bytes(path, text.encode("utf-8"))
+            print(f"wrote {path}")
+    return 1 if drifted else 0
 
 
 if __name__ == "__main__":

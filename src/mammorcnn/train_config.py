@@ -36,7 +36,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     # L2 weight decay (SGD) / decoupled weight decay (AdamW).
     weight_decay: float = 1e-4
-    # Do not decay biases and normalisation weights (standard practice; decaying them hurts).
+    # Do not decay biases and normalisation weights (all 1-D parameters; standard practice,
+    # decaying them hurts).
     no_decay_norm_and_bias: bool = True
     # Optimiser steps of linear warm-up from `lr * warmup_factor` to `lr` (stabilises the RPN
     # early on, when random anchors produce large box-regression losses).
@@ -64,19 +65,22 @@ class TrainConfig:
     # docs/performance.md: a 1024-px CPU training step 0.95x torchvision's vs 1.12x without.
     channels_last: bool = True
     # Mixed precision: "none", "bf16" (autocast, no scaler needed) or "fp16" (autocast +
-    # GradScaler). fp16 needs CUDA. bf16 also runs on CPUs with AVX512_BF16 or AMX (about 2x
-    # faster there, docs/performance.md); on other CPUs it is emulated and slower, so it is
-    # disabled with a warning.
+    # GradScaler). fp16 needs CUDA. On the CPU only "bf16", and only on CPUs with AVX512_BF16
+    # or AMX (`grep -oE 'avx512_bf16|amx_bf16' /proc/cpuinfo`), where it about halves the step
+    # time (docs/performance.md); on other CPUs it is emulated and slower than float32, so it
+    # is disabled with a warning.
     amp: Literal["none", "bf16", "fp16"] = "none"
     # Seed of python/numpy/torch RNGs; each process uses seed + rank, each worker its own.
     seed: int = 0
     # Deterministic mode: torch.use_deterministic_algorithms(warn_only) + cuDNN deterministic
-    # (slower on GPUs), so a run (and a resumed run) repeats exactly on the same hardware.
+    # + CUBLAS_WORKSPACE_CONFIG (slower on GPUs), so a run (and a resumed run) repeats exactly
+    # on the same hardware.
     # Shuffling and worker seeds follow (seed, epoch) in either mode.
     deterministic: bool = False
     # DataLoader worker processes per training process (0 = load in the main process).
     num_workers: int = 2
-    # Validate (and consider a "best" checkpoint) every this many epochs; 0 disables.
+    # Validate (and consider a "best" checkpoint) every this many epochs and always after the
+    # last one; 0 disables.
     val_every: int = 1
     # Number of most recent checkpoints kept (older ones are deleted; "best" is kept apart).
     keep_last: int = 3
@@ -89,7 +93,8 @@ class TrainConfig:
     best_mode: Literal["max", "min"] = "max"
     # Which weights become checkpoints/best.safetensors, the file `evaluate`/`predict --weights
     # RUN` use: "best" (best validation `best_metric`) or "last" (the newest epoch's; for small
-    # validation sets, where the best of a few noisy values picks noise; docs/training.md).
+    # validation sets, where the best of a few noisy values picks noise; docs/training.md,
+    # "Small sets").
     select: Literal["best", "last"] = "best"
     # Each training image with at least one lesion appears this many times per epoch (images
     # without lesions once): more lesion-bearing steps when lesions are rare. 1 = plain epochs.

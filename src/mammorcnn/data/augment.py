@@ -35,17 +35,20 @@ class AugmentConfig:
     # symmetric up-down, and lesions occur in both halves.
     vflip_prob: float = 0.5
     # RandomAffine: rotation range (+-degrees), translation (fraction of the side), scale range.
-    # Small, like the positioning differences between two acquisitions.
+    # Small, like the positioning differences between two acquisitions (masks nearest, image
+    # bilinear, fill 0).
     rotation_degrees: float = 10.0
     translate: float = 0.05
     scale: tuple[float, float] = (0.9, 1.1)
     # Intensity, applied inside the breast only (pixels > 0): multiplicative contrast about the
-    # breast mean in [1-c, 1+c], additive brightness in [-b, b], gamma in [low, high] (x**gamma).
+    # breast mean in [1-c, 1+c], additive brightness in [-b, b], gamma in [low, high] (x**gamma):
+    # exposure/processing differences between systems. The zero background stays zero
+    # (hand-written: ColorJitter would blend towards the whole-image mean).
     brightness: float = 0.05
     contrast: float = 0.1
     gamma: tuple[float, float] = (0.8, 1.25)
-    # Gaussian noise standard deviation (intensity units, image in [0, 1]); applied to half
-    # of the images, 0 disables it.
+    # Quantum noise: GaussianNoise's standard deviation (intensity units, image in [0, 1]);
+    # applied to half of the images, 0 disables it.
     noise_std: float = 0.01
     # Boxes with a side shorter than this (model pixels) after augmentation are removed.
     min_box_size: float = 2.0
