@@ -1,9 +1,12 @@
 """Top-level `Config` and its strict YAML loader.
 
-The loader is generic over dataclass trees: it checks every value against the field's type
-hint (Optional, Literal, list[...], tuple[...], dict[...], nested dataclasses) so a typo or a
-wrong type in a config fails at load time with the key and the file named, instead of
-surfacing as an AttributeError deep inside a week-long run.
+The loader is generic over dataclass trees. pydantic checks and converts every value against
+its field's type hint (Optional, Literal, list[...], tuple[...], dict[...], Path); on top of it
+this module keeps what pydantic does not say the project's way: unknown keys with a "did you
+mean" hint, one-line errors naming the file (or the command-line override) and the key, and
+YAML-author strictness (a bool is not a number, 2.0 is not an int; "1e-4", a string in YAML
+1.1, is a float). Sections check their own values in ``__post_init__``. So a typo or a wrong
+type fails at load time, instead of as an AttributeError deep inside a week-long run.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import io
 import re
 import types
@@ -58,7 +62,11 @@ class _Where:
         # A section's own validation may already name the full key ("model.x: ...").
         text = problem if problem.startswith(f"{key}.") else f"{key}: {problem}"
         for okey, override in self.override_keys.items():
-            if okey == key or okey.startswith(key + ".") or key.startswith(okey + "."):
+            if (
+                okey == key
+                or okey.startswith(key + ".")
+                or key.startswith((okey + ".", okey + "["))
+            ):
                 return ConfigError(f"command-line override {override!r}: {text}")
         source = str(self.path) if self.path is not None else "config"
         return ConfigError(f"{source}: {text}")
@@ -68,98 +76,103 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+def _yaml_number(value: Any) -> Any:
+    """A YAML 1.1 numeric string ("1e-4") as the float its author meant; anything else as is."""
+    return float(value) if isinstance(value, str) and _FLOAT_RE.match(value.strip()) else value
+
+
+def _author_strict(schema: Any) -> Any:
+    """pydantic's schema with bool/int/float strict: no "yes" -> True, True -> 1, 2.0 -> 2."""
+    from pydantic_core import core_schema
+
+    if isinstance(schema, list):
+        return [_author_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _author_strict(v) for k, v in schema.items()}
+    if out.get("type") in ("bool", "int", "float"):
+        out["strict"] = True
+    if out.get("type") == "float":  # strict, but after YAML 1.1 numbers became floats
+        return core_schema.no_info_before_validator_function(_yaml_number, out)
+    return out
+
+
+@functools.cache
+def _validator(tp: Any) -> Any:
+    """pydantic's validator of a type hint (None for a hint pydantic cannot judge)."""
+    from pydantic import PydanticSchemaGenerationError, TypeAdapter
+    from pydantic_core import SchemaValidator
+
+    try:
+        return SchemaValidator(_author_strict(TypeAdapter(tp).core_schema))
+    except PydanticSchemaGenerationError:  # an exotic hint (Callable, ...): not judged
+        return None
+
+
+def _hint_at(tp: Any, loc: tuple) -> Any:
+    """The type hint of the item at pydantic's error location ``loc`` inside ``tp``."""
+    for i, part in enumerate(loc):
+        if part == "[key]":  # pydantic marks a bad dict key after the key itself
+            continue
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+            tp, args = args[0], list(typing.get_args(args[0]))
+        origin = typing.get_origin(tp)
+        if origin is dict and len(args) == 2:
+            tp = args[0] if loc[i + 1 : i + 2] == ("[key]",) else args[1]
+        elif origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            tp = args[part] if isinstance(part, int) and part < len(args) else Any
+        elif args:
+            tp = args[0]
+    return tp
+
+
+def _key_suffix(loc: tuple) -> str:
+    """``.name`` / ``[i]`` path of pydantic's location; a bad dict key names its dict."""
+    if "[key]" in loc:
+        loc = loc[: loc.index("[key]") - 1]
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _problem(error: dict, value: Any, tp: Any) -> tuple[str, str]:
+    """(key suffix, one-line problem) of pydantic's first error, in the project's words."""
+    loc, kind = tuple(error["loc"]), error["type"]
+    tuple_loc = loc[:-1] if kind == "missing" else loc
+    if kind in ("missing", "too_short", "too_long"):
+        items = _hint_at(tp, tuple_loc)
+        if typing.get_origin(items) is tuple:
+            given = value
+            for part in tuple_loc:
+                given = given[part]
+            count = len(typing.get_args(items))
+            return _key_suffix(tuple_loc), f"expected {count} items, got {len(given)}: {given!r}"
+    hint, got = _hint_at(tp, loc), error.get("input", value)
+    if kind == "literal_error":
+        options = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else ()
+        for member in () if options else typing.get_args(hint):  # Optional[Literal[...]]
+            options += typing.get_args(member) if member is not type(None) else (None,)
+        return _key_suffix(loc), f"must be one of {', '.join(map(repr, options))}, got {got!r}"
+    if kind == "enum":
+        return _key_suffix(loc), f"must be one of {[m.value for m in hint]}, got {got!r}"
+    return _key_suffix(loc), f"expected {_type_name(hint)}, got {got!r} ({type(got).__name__})"
+
+
 def _coerce(value: Any, tp: Any, key: str, where: _Where) -> Any:
-    """Return `value` converted to type `tp`, or raise ConfigError naming `key`."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = where.error(key, f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
-    if tp is Any:
-        return value
+    """Return `value` converted to type `tp` by pydantic, or raise ConfigError naming `key`."""
+    from pydantic import ValidationError
+
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise where.error(key, f"expected a mapping of {tp.__name__} fields, got {value!r}")
         return _build(tp, value, key, where)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            if type(None) in args:
-                return None
-            raise bad
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, arg, key, where)
-            except ConfigError:
-                continue
-        raise bad
-    if origin is typing.Literal:
-        if value in args and type(value) in {type(a) for a in args}:
-            return value
-        raise where.error(key, f"must be one of {', '.join(map(repr, args))}, got {value!r}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise bad
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _FLOAT_RE.match(value.strip()):
-            return float(value)
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise bad
-    if isinstance(tp, type) and issubclass(tp, Path):
-        if isinstance(value, str):
-            return Path(value)
-        raise bad
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        for member in tp:
-            if value in (member.value, member.name):
-                return member
-        raise where.error(key, f"must be one of {[m.value for m in tp]}, got {value!r}")
-    if origin in (list, typing.List, set, frozenset):  # noqa: UP006
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        items = [
-            _coerce(v, args[0] if args else Any, f"{key}[{i}]", where) for i, v in enumerate(value)
-        ]
-        if origin in (list, typing.List):  # noqa: UP006
-            return items
-        try:
-            return origin(items)
-        except TypeError:  # unhashable items for a set
-            raise bad from None
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}[{i}]", where) for i, v in enumerate(value))
-        if args and len(args) != len(value):
-            raise where.error(key, f"expected {len(args)} items, got {len(value)}: {value!r}")
-        item_types = args or (Any,) * len(value)
-        return tuple(
-            _coerce(v, t, f"{key}[{i}]", where) for i, (v, t) in enumerate(zip(value, item_types))
-        )
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        kt, vt = args or (Any, Any)
-        return {
-            _coerce(k, kt, key, where): _coerce(v, vt, f"{key}.{k}", where)
-            for k, v in value.items()
-        }
-    if isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-        raise bad
-    return value  # an exotic hint (TypeVar, Callable, ...) the loader does not judge
+    validator = _validator(tp)
+    if validator is None:
+        return value
+    try:
+        return validator.validate_python(value)
+    except ValidationError as error:
+        suffix, problem = _problem(error.errors()[0], value, tp)
+        raise where.error(key + suffix, problem) from None
 
 
 def _build(cls: type, data: dict, prefix: str, where: _Where) -> Any:
@@ -184,10 +197,7 @@ def _build(cls: type, data: dict, prefix: str, where: _Where) -> Any:
     if missing:
         raise where.error(prefix or "<top>", f"missing required key(s): {', '.join(missing)}")
     try:
-        built = cls(**kwargs)
-        if callable(getattr(built, "validate", None)):  # e.g. ModelConfig.validate()
-            built.validate()
-        return built
+        return cls(**kwargs)  # the section's __post_init__ checks its values
     except ConfigError as error:
         raise where.error(prefix or "<top>", str(error)) from None
     except (ValueError, TypeError) as error:  # the sections' own validation

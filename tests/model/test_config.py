@@ -76,3 +76,33 @@ def test_model_keeps_a_copy_of_its_config() -> None:
     cfg = tiny_config()
     model = build_model(cfg)
     assert model.config == cfg and model.config is not cfg
+
+
+def test_every_section_checks_itself_when_built() -> None:
+    """One validation style: each section's __post_init__ names the field it refuses."""
+    with pytest.raises(ConfigError, match=r"model\.backbone\.name: unknown 'vgg16'"):
+        config.BackboneConfig(name="vgg16")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"model\.rpn\.bg_iou_thresh"):
+        config.RPNConfig(bg_iou_thresh=0.8)
+    with pytest.raises(ConfigError, match=r"model\.mask_head\.conv_layers"):
+        config.MaskHeadConfig(conv_layers=-1)
+    with pytest.raises(ConfigError, match=r"model\.num_classes"):
+        ModelConfig(num_classes=0)
+    assert not any(callable(getattr(c, "validate", None)) for c in vars(config).values())
+
+
+def test_closed_choices_are_literal_types() -> None:
+    import typing
+
+    hints = typing.get_type_hints(config.BackboneConfig)
+    assert set(typing.get_args(hints["name"])) == set(config.BACKBONE_NAMES) == {
+        "resnet18", "resnet34", "resnet50", "resnet101", "vit", "deit", "swin"}  # fmt: skip
+    norm = [typing.get_args(a) for a in typing.get_args(hints["norm"]) if a is not type(None)]
+    assert norm == [("frozen_bn", "bn", "gn")]
+
+
+def test_checked_copy_is_a_deep_copy() -> None:
+    cfg = tiny_config()
+    copied = config.checked_copy(cfg)
+    assert copied == cfg and copied.backbone is not cfg.backbone
+    assert copied.backbone.timm_kwargs is not cfg.backbone.timm_kwargs

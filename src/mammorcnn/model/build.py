@@ -6,8 +6,6 @@ so a researcher can swap one piece (say, the backbone) and keep the rest.
 
 from __future__ import annotations
 
-import copy
-
 from torch import Tensor, nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
@@ -15,7 +13,13 @@ from mammorcnn.errors import ConfigError
 from mammorcnn.model.anchors import PyramidAnchorGenerator
 from mammorcnn.model.backbone_resnet import build_resnet_fpn
 from mammorcnn.model.box_head import BoxHead, BoxPredictor
-from mammorcnn.model.config import LEVEL_NAMES, LEVEL_STRIDES, RESNET_NAMES, ModelConfig
+from mammorcnn.model.config import (
+    LEVEL_NAMES,
+    LEVEL_STRIDES,
+    RESNET_NAMES,
+    ModelConfig,
+    checked_copy,
+)
 from mammorcnn.model.mask_head import MaskPredictor, build_mask_head
 from mammorcnn.model.roi_align import PyramidRoIAlign
 from mammorcnn.model.roi_heads import SpecRoIHeads
@@ -90,8 +94,8 @@ class MaskRCNN(GeneralizedRCNN):
         roi_heads: nn.Module | None = None,
         transform: nn.Module | None = None,
     ) -> None:
-        config = copy.deepcopy(config) if config is not None else ModelConfig()
-        config.validate()
+        # A copy through the constructors: values set after construction are checked too.
+        config = checked_copy(config) if config is not None else ModelConfig()
         super().__init__(
             backbone if backbone is not None else build_backbone(config),
             rpn if rpn is not None else build_rpn(config),

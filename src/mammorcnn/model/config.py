@@ -5,19 +5,31 @@ controls and where the default comes from: "docs/architecture.md §N" for sectio
 specification, "torchvision"/"paper" where the specification is silent and we
 follow torchvision's Mask R-CNN or the Mask R-CNN / FPN papers. ``docs/architecture.md`` gives
 the reasons for every open choice.
+
+Each section checks its own values in ``__post_init__`` (as every config section does), so a
+bad value fails where the section is built, naming the field; :func:`checked_copy` runs those
+checks again on a tree changed after construction (``tiny_config``, a user's edits).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args
 
 from mammorcnn.errors import ConfigError
 
 #: The backbone names a config may use: torchvision ResNets, or timm transformers.
-RESNET_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101")
-TRANSFORMER_NAMES = ("vit", "deit", "swin")
+ResNetName = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+TransformerName = Literal["vit", "deit", "swin"]
+BackboneName = Literal[ResNetName, TransformerName]
+RESNET_NAMES: tuple[str, ...] = get_args(ResNetName)
+TRANSFORMER_NAMES: tuple[str, ...] = get_args(TransformerName)
 BACKBONE_NAMES = RESNET_NAMES + TRANSFORMER_NAMES
+#: The ResNet's normalisation layers (None: the pretrained-default rule picks one).
+Norm = Literal["frozen_bn", "bn", "gn"]
+NORMS: tuple[str, ...] = get_args(Norm)
 
 
 #: Names of the pyramid levels every backbone returns, and their strides in input pixels
@@ -32,7 +44,7 @@ class BackboneConfig:
 
     # Which network: resnet18/34/50/101 (torchvision, 1-channel stem) or vit/deit/swin (timm,
     # in_chans=1). docs/architecture.md §2.1: ResNet-50; §2.2: ViT, DeiT, Swin were tried.
-    name: str = "resnet50"
+    name: BackboneName = "resnet50"
     # Initial backbone weights. None: random init (works offline). "imagenet": torchvision's
     # ImageNet weights enum for ResNets (downloads, needs internet) / timm's pretrained tag for
     # transformers. Otherwise a local .pth/.pt/.safetensors file; RGB conv1 is summed to 1 channel.
@@ -40,7 +52,7 @@ class BackboneConfig:
     # Normalisation layers of the ResNet: "frozen_bn" (fixed statistics, the usual choice when
     # fine-tuning pretrained weights), "bn" (trainable BatchNorm), "gn" (GroupNorm, 32 groups).
     # None = torchvision's rule: frozen_bn when any pretrained weights are given, else bn.
-    norm: str | None = None
+    norm: Norm | None = None
     # How many ResNet stages train, counted from the top (0..5; 5 = everything incl. the stem).
     # None = torchvision's rule: 3 with pretrained weights, 5 when training from scratch.
     trainable_layers: int | None = None
@@ -56,6 +68,20 @@ class BackboneConfig:
     # of another size still work for ViT/DeiT (positions interpolated). Set it to the data's S.
     img_size: int = 1024
 
+    def __post_init__(self) -> None:
+        """Reject a backbone that cannot be built (the loader checks types; this, values)."""
+        if self.name not in BACKBONE_NAMES:
+            raise ConfigError(
+                f"model.backbone.name: unknown {self.name!r}; use one of {BACKBONE_NAMES}"
+            )
+        if self.norm not in (None, *NORMS):
+            raise ConfigError(
+                f"model.backbone.norm: unknown {self.norm!r}; use frozen_bn, bn or gn"
+            )
+        if self.trainable_layers is not None and not 0 <= self.trainable_layers <= 5:
+            raise ConfigError("model.backbone.trainable_layers: must be within 0..5")
+        _require("model.backbone.fpn_channels", self.fpn_channels >= 1)
+
 
 @dataclass
 class AnchorConfig:
@@ -70,6 +96,14 @@ class AnchorConfig:
     aspect_ratios: tuple[float, ...] = (1.5, 2.5, 3.6)
     # Anchor centre inside its feature cell, in strides: 0.5 = the cell's centre.
     offset: float = 0.5
+
+    def __post_init__(self) -> None:
+        """At least one anchor shape, all of positive size."""
+        _require("model.anchors.sizes", len(self.sizes) > 0 and min(self.sizes) > 0)
+        _require(
+            "model.anchors.aspect_ratios",
+            len(self.aspect_ratios) > 0 and min(self.aspect_ratios) > 0,
+        )
 
 
 @dataclass
@@ -104,6 +138,11 @@ class RPNConfig:
     # Smooth L1 transition point; docs/architecture.md §3 writes smooth_l1 with |x| < 1,
     # i.e. beta = 1.
     smooth_l1_beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        """IoU thresholds ordered within [0, 1]; a sample that can hold positives."""
+        _require("model.rpn.bg_iou_thresh", 0 <= self.bg_iou_thresh <= self.fg_iou_thresh <= 1)
+        _require("model.rpn.positive_fraction", 0 < self.positive_fraction <= 1)
 
 
 @dataclass
@@ -141,6 +180,12 @@ class BoxHeadConfig:
     # Inference: most detections kept per image (highest scores). torchvision: 100.
     detections_per_img: int = 100
 
+    def __post_init__(self) -> None:
+        """IoU thresholds ordered within [0, 1]; a sample that can hold positives; a real FC."""
+        _require("model.box_head.bg_iou_thresh", 0 <= self.bg_iou_thresh <= self.fg_iou_thresh <= 1)
+        _require("model.box_head.positive_fraction", 0 < self.positive_fraction <= 1)
+        _require("model.box_head.fc_dim", self.fc_dim >= 1)
+
 
 @dataclass
 class MaskHeadConfig:
@@ -155,6 +200,10 @@ class MaskHeadConfig:
     conv_channels: int = 256
     # A mask target pixel (GT mask averaged over its RoI cell) is foreground at or above this.
     target_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        """A mask head cannot have a negative number of convolutions."""
+        _require("model.mask_head.conv_layers", self.conv_layers >= 0)
 
 
 @dataclass
@@ -211,38 +260,36 @@ class ModelConfig:
             trainable = 3 if self.uses_pretrained else 5
         return norm, trainable
 
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` for values the model cannot be built with."""
-        b = self.backbone
-        if b.name not in BACKBONE_NAMES:
-            raise ConfigError(
-                f"model.backbone.name: unknown {b.name!r}; use one of {BACKBONE_NAMES}"
-            )
-        if b.norm not in (None, "frozen_bn", "bn", "gn"):
-            raise ConfigError(f"model.backbone.norm: unknown {b.norm!r}; use frozen_bn, bn or gn")
-        if b.trainable_layers is not None and not 0 <= b.trainable_layers <= 5:
-            raise ConfigError("model.backbone.trainable_layers: must be within 0..5")
-        checks = {
-            "model.num_classes": self.num_classes >= 1,
-            "model.image_std": self.image_std > 0,
-            "model.size_divisible": self.size_divisible >= 32 and self.size_divisible % 32 == 0,
-            "model.backbone.fpn_channels": b.fpn_channels >= 1,
-            "model.anchors.sizes": len(self.anchors.sizes) > 0 and min(self.anchors.sizes) > 0,
-            "model.anchors.aspect_ratios": len(self.anchors.aspect_ratios) > 0
-            and min(self.anchors.aspect_ratios) > 0,
-            "model.rpn.bg_iou_thresh": 0 <= self.rpn.bg_iou_thresh <= self.rpn.fg_iou_thresh <= 1,
-            "model.box_head.bg_iou_thresh": 0
-            <= self.box_head.bg_iou_thresh
-            <= self.box_head.fg_iou_thresh
-            <= 1,
-            "model.rpn.positive_fraction": 0 < self.rpn.positive_fraction <= 1,
-            "model.box_head.positive_fraction": 0 < self.box_head.positive_fraction <= 1,
-            "model.box_head.fc_dim": self.box_head.fc_dim >= 1,
-            "model.mask_head.conv_layers": self.mask_head.conv_layers >= 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ConfigError(f"{name}: impossible value")
+    def __post_init__(self) -> None:
+        """The whole-model values (each nested section checked its own)."""
+        _require("model.num_classes", self.num_classes >= 1)
+        _require("model.image_std", self.image_std > 0)
+        _require(
+            "model.size_divisible", self.size_divisible >= 32 and self.size_divisible % 32 == 0
+        )
+
+
+def _require(name: str, ok: bool) -> None:
+    """Raise :class:`ConfigError` naming the field when its check failed."""
+    if not ok:
+        raise ConfigError(f"{name}: impossible value")
+
+
+_Section = TypeVar("_Section")
+
+
+def checked_copy(config: _Section) -> _Section:
+    """A deep copy of a config dataclass tree built through its constructors.
+
+    Every ``__post_init__`` check runs again, so values set after construction (attribute
+    assignment does not validate) are checked before a model is built from them.
+    """
+    values = {}
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        is_section = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        values[f.name] = checked_copy(value) if is_section else copy.deepcopy(value)
+    return type(config)(**values)
 
 
 def tiny_config(backbone: str = "resnet18") -> ModelConfig:

@@ -172,3 +172,31 @@ def test_fuzzed_configs_only_raise_config_error(data: dict) -> None:
         config_from_dict(data, Path("fuzz.yaml"))
     except ConfigError as error:
         assert str(error).startswith(("fuzz.yaml: ", "command-line"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr=true", "train.lr: expected float, got True (bool)"),  # a bool is not a number
+        ("train.epochs=2.0", "train.epochs: expected int, got 2.0 (float)"),
+        ("train.tensorboard=1", "train.tensorboard: expected bool, got 1 (int)"),
+        ("train.betas=[0.9, 0.8, 0.7]", "train.betas: expected 2 items, got 3"),
+        ("model.backbone.timm_kwargs={1: 2}", "model.backbone.timm_kwargs: expected str, got 1"),
+        ("model.backbone.norm=layernorm", "model.backbone.norm: must be one of 'frozen_bn', 'bn'"),
+        ("model.backbone.name=vgg16", "model.backbone.name: must be one of 'resnet18'"),
+        ("train.lr_steps=[1, x]", "override 'train.lr_steps=[1, x]': train.lr_steps[1]: expected"),
+    ],
+)
+def test_pydantic_errors_read_as_one_line_naming_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"command-line override {override!r}: ")
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_11_numbers_are_floats_and_ints_widen() -> None:
+    config = load_config(None, ["train.lr=1", "train.weight_decay=5e-5", "model.anchors.sizes=[4]"])
+    assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+    assert config.train.weight_decay == 5e-5
+    assert config.model.anchors.sizes == (4.0,)
