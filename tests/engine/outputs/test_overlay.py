@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from mammorcnn.engine.outputs import render_overlay, window_to_uint8, write_overlay_png
-from mammorcnn.engine.outputs.overlay import PALETTE
+from mammorcnn.engine.outputs.overlay import PALETTE, place_label
 
 
 def square_det(h: int, w: int, box: list[float], square: tuple[int, int, int, int]) -> dict:
@@ -68,3 +68,59 @@ def test_window_ignores_background() -> None:
     out = window_to_uint8(image)
     assert out[0, 0] == 0 and out[:, 50:].max() == 255
     assert 100 < out[0, 75] < 155  # mid-tissue lands mid-grey
+
+
+def _text_pixels(rgb: np.ndarray, colour: tuple[int, int, int], box: list[int]) -> int:
+    """Pixels of ``colour``'s hue (antialiased text blends it with black) off ``box``'s 1-px
+    outline, on a grey image: the label's text."""
+    rgb = rgb.astype(int)
+    painted = (
+        (rgb.max(axis=2) - rgb.min(axis=2) > 30)
+        & (rgb.argmax(axis=2) == int(np.argmax(colour)))
+        & (rgb.argmin(axis=2) == int(np.argmin(colour)))
+    )
+    x1, y1, x2, y2 = box
+    painted[[y1, y2], x1 : x2 + 1] = False
+    painted[y1 : y2 + 1, [x1, x2]] = False
+    return int(painted.sum())
+
+
+def test_a_low_score_label_is_not_hidden_under_a_high_one() -> None:
+    """Two nearby boxes whose usual label places (just above each box) overlap."""
+    image = np.tile(np.linspace(0.2, 0.8, 300, dtype=np.float32), (200, 1))
+    high, low = [100, 80, 160, 140], [104, 86, 170, 150]
+    both = {"boxes": [high, low], "scores": [0.81, 0.13]}
+    rgb = render_overlay(image, both)
+    alone = Image.fromarray(render_overlay(image, {"boxes": [], "scores": []}))
+    font = ImageFont.load_default(size=12)  # render_overlay's size for a 300-px canvas
+    place_label(ImageDraw.Draw(alone), tuple(map(float, low)), "2: 0.13", PALETTE[1], font, [])
+    alone = np.asarray(alone)
+    text = _text_pixels(alone, PALETTE[1], low)
+    assert text > 20  # "2: 0.13" drawn when alone
+    assert _text_pixels(rgb, PALETTE[1], low) == text  # ... and whole beside the 0.81 label
+    assert _text_pixels(rgb, PALETTE[0], high) == _text_pixels(
+        render_overlay(image, {"boxes": [high], "scores": [0.81]}), PALETTE[0], high
+    )  # the best label keeps its usual place, whole
+
+
+def test_place_label_tries_places_until_none_overlaps() -> None:
+    canvas = Image.new("RGB", (300, 200), (128, 128, 128))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=12)
+    a, b = (100.0, 80.0, 160.0, 140.0), (104.0, 86.0, 170.0, 150.0)
+    usual_a = place_label(draw, a, "1: 0.81", (255, 0, 0), font, [])
+    usual_b = place_label(draw, b, "2: 0.13", (0, 255, 0), font, [])
+    assert usual_a[3] <= a[1] and usual_b[3] <= b[1]  # usually just above the box ...
+    assert _overlap(usual_a, usual_b)  # ... where these two collide
+    taken: list = []
+    first = place_label(draw, a, "1: 0.81", (255, 0, 0), font, taken)
+    second = place_label(draw, b, "2: 0.13", (0, 255, 0), font, taken)
+    assert first == usual_a and taken == [first, second]
+    assert not _overlap(first, second)
+    assert second[1] >= b[3]  # the next place tried: below its box
+    third = place_label(draw, (0.0, 0.0, 40.0, 30.0), "3: 0.05", (0, 0, 255), font, taken)
+    assert third[1] >= 0 and not any(_overlap(third, r) for r in (first, second))
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]

@@ -107,6 +107,47 @@ def draw_contour(
     rgb[np.minimum(rr + r0, out_h - 1), np.minimum(cc + c0, out_w - 1)] = colour
 
 
+#: A label's rectangle on the canvas, (x1, y1, x2, y2) inclusive as PIL draws it.
+Rect = tuple[float, float, float, float]
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def place_label(
+    draw: ImageDraw.ImageDraw,
+    box: tuple[float, float, float, float],
+    text: str,
+    colour: tuple[int, int, int],
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    taken: list[Rect],
+) -> Rect:
+    """Draw ``text`` on black beside ``box`` where it hides no label in ``taken``; return its
+    rectangle (also appended to ``taken``).
+
+    Tried in order: the usual place (above the box, or just inside its top edge when there is
+    no room above), then above, below, inside the top and inside the bottom edge, then the
+    nearest free height at the same column. Two nearby detections' labels (a 0.13 under a
+    0.81) would otherwise be drawn one over the other. Only a canvas full of labels overlaps.
+    """
+    canvas_w, canvas_h = draw.im.size
+    x1, y1, x2, y2 = box
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    w, h = right - left + 6, bottom - top + 6
+    tx = min(max(x1, 0), max(canvas_w - w, 0))
+    above, inside_top = y1 - h, y1 + 2
+    heights = [above if above >= 0 else inside_top, above, y2 + 2, inside_top, y2 - h - 2]
+    heights += sorted(range(0, max(canvas_h - h, 0) + 1, 2), key=lambda y: abs(y - heights[0]))
+    rects = [(tx, y, tx + w, y + h) for y in heights if 0 <= y and y + h <= max(canvas_h, h)]
+    rect = next((r for r in rects if not any(_overlaps(r, t) for t in taken)), None)
+    rect = rect or (tx, heights[0], tx + w, heights[0] + h)
+    draw.rectangle(list(rect), fill=(0, 0, 0))
+    draw.text((rect[0] + 3 - left, rect[1] + 3 - top), text, fill=colour, font=font)
+    taken.append(rect)
+    return rect
+
+
 def draw_box_label(
     draw: ImageDraw.ImageDraw,
     box: tuple[float, float, float, float],
@@ -115,19 +156,17 @@ def draw_box_label(
     font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
     width: int,
     canvas_w: int,
+    taken: list[Rect] | None = None,
 ) -> None:
-    """A display-pixel box with ``text`` on black above it (inside when there is no room)."""
-    x1, y1, x2, y2 = box
-    draw.rectangle([x1, y1, x2, y2], outline=colour, width=width)
-    if not text:
-        return
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    tw, th = right - left, bottom - top
-    # Above the box when there is room, else just inside its top edge; never off-image.
-    ty = y1 - th - 6 if y1 - th - 6 >= 0 else y1 + 2
-    tx = min(max(x1, 0), max(canvas_w - tw - 6, 0))
-    draw.rectangle([tx, ty, tx + tw + 6, ty + th + 6], fill=(0, 0, 0))
-    draw.text((tx + 3 - left, ty + 3 - top), text, fill=colour, font=font)
+    """A display-pixel box with ``text`` on black beside it (see :func:`place_label`).
+
+    Pass one ``taken`` list for every label of a canvas so none hides another; draw the
+    boxes first (``text=""``) and the labels best first, so the best gets the usual place.
+    ``canvas_w`` is kept for callers; the canvas size is read from ``draw``.
+    """
+    draw.rectangle(list(box), outline=colour, width=width)
+    if text:
+        place_label(draw, box, text, colour, font, [] if taken is None else taken)
 
 
 def render_overlay(
@@ -151,12 +190,15 @@ def render_overlay(
     canvas = Image.fromarray(rgb)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=max(12, round(max(out_w, out_h) / 70)))
-    for k in order:
-        bx1, by1, bx2, by2 = (float(v) for v in det.boxes[k])
-        box = (bx1 * sx, by1 * sy, bx2 * sx, by2 * sy)
-        text = f"{k + 1}: {det.scores[k]:.2f}"
-        colour = PALETTE[int(k) % len(PALETTE)]
-        draw_box_label(draw, box, text, colour, font, max(1, thickness // 2), out_w)
+    scale = np.array([sx, sy, sx, sy])
+    boxes = {k: tuple(float(v) for v in np.asarray(det.boxes[k], float) * scale) for k in order}
+    width = max(1, thickness // 2)
+    for k in order:  # every box first, so no outline is drawn across a label
+        draw_box_label(draw, boxes[k], "", PALETTE[int(k) % len(PALETTE)], font, width, out_w)
+    taken: list[Rect] = []
+    for k in order[::-1]:  # the best label first: it gets the usual place
+        text, colour = f"{k + 1}: {det.scores[k]:.2f}", PALETTE[int(k) % len(PALETTE)]
+        place_label(draw, boxes[k], text, colour, font, taken)
     return np.asarray(canvas)
 
 

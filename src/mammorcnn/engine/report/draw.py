@@ -16,7 +16,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.metrics.matching import ImageDetections, ImageLesions, decode_rle
-from mammorcnn.engine.outputs.overlay import display_canvas, draw_box_label, draw_contour
+from mammorcnn.engine.outputs.overlay import (
+    Rect,
+    display_canvas,
+    draw_box_label,
+    draw_contour,
+    place_label,
+)
 
 #: (key, legend text, RGB)
 LEGEND: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
@@ -62,8 +68,12 @@ def render_review(
     canvas = Image.fromarray(rgb)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=max(12, round(max(out_w, out_h) / 70)))
-    for box, text, colour in boxes:
-        draw_box_label(draw, box, text if labels else "", colour, font, thickness, out_w)
+    for box, _, colour in boxes:  # every box first, so no outline crosses a label
+        draw_box_label(draw, box, "", colour, font, thickness, out_w)
+    taken: list[Rect] = []  # labels best mark first (it gets the usual place), none hidden
+    for box, text, colour in reversed(boxes) if labels else ():
+        if text:
+            place_label(draw, box, text, colour, font, taken)
     return np.asarray(canvas)
 
 
