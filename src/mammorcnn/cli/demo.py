@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Generates synthetic phantoms, trains the specification's Mask R-CNN at a reduced size "
         "(ResNet-18 FPN, 256-px inputs; settings in mammorcnn/configs/demo.yaml), evaluates it "
-        "on unseen phantoms and writes the report, FROC plot and overlays. About 6 minutes on "
+        "on unseen phantoms and writes the report, FROC plot and overlays. About 4 minutes on "
         "2 CPU cores. See docs/demo.md."
     )
 
