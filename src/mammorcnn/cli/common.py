@@ -64,6 +64,23 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
     )
 
 
+def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa: ANN201
+    """The engine's DatasetRunOptions from the options add_model_arguments added."""
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+
+    return DatasetRunOptions(
+        device=args.device,
+        batch_size=args.batch_size,
+        score_threshold=args.score_threshold,
+        max_detections=args.max_detections,
+        proposals=args.proposals,
+        bf16=args.bf16,
+        cache_dir=cache_dir,
+        preprocess_overrides=preprocess_overrides(args),
+        skip_bad=args.skip_bad,
+    )
+
+
 def preprocess_overrides(args: argparse.Namespace) -> list[str]:
     """--image-size and --preprocess as ``key=value`` items of data.preprocess."""
     items = list(args.preprocess)

@@ -13,7 +13,7 @@ import logging
 from contextlib import ExitStack
 from pathlib import Path
 
-from mammorcnn.cli.common import add_model_arguments, preprocess_overrides, warnings_as_log
+from mammorcnn.cli.common import add_model_arguments, run_options, warnings_as_log
 
 log = logging.getLogger("mammorcnn.evaluate")
 
@@ -75,20 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, held: ExitStack) -> int:
     from mammorcnn.engine.evaluation import evaluate_dataset
-    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.metrics import format_report
 
-    options = DatasetRunOptions(
-        device=args.device,
-        batch_size=args.batch_size,
-        score_threshold=args.score_threshold,
-        max_detections=args.max_detections,
-        proposals=args.proposals,
-        bf16=args.bf16,
-        cache_dir=args.cache_dir,
-        preprocess_overrides=preprocess_overrides(args),
-        skip_bad=args.skip_bad,
-    )
+    options = run_options(args, args.cache_dir)
     with warnings_as_log(log):
         evaluation = evaluate_dataset(
             args.data,

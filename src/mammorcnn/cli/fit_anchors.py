@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mammorcnn.cli.common import warnings_as_log
-from mammorcnn.errors import AnnotationError, InputError
+from mammorcnn.errors import InputError
 
 log = logging.getLogger("mammorcnn.fit_anchors")
 
 if TYPE_CHECKING:  # torch-free --help: these are imported when the command runs
-    import numpy as np
-
-    from mammorcnn.config import Config
+    pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,24 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, help="write the YAML snippet here (it is always printed)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the k-means restarts")
-
-
-def _boxes_wh(data: Path, config: Config) -> np.ndarray:
-    """(N, 2) widths and heights of every annotation box in model-input pixels."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from mammorcnn.data import CocoMammoDataset
-
-    dataset = CocoMammoDataset(data, config.data, train=False)
-    sizes = []
-    for index in tqdm(range(len(dataset)), desc="boxes", unit="image", disable=None):
-        boxes = dataset[index][1]["boxes"].numpy().reshape(-1, 4)
-        sizes.append(boxes[:, 2:] - boxes[:, :2])
-    wh = np.concatenate(sizes) if sizes else np.zeros((0, 2))
-    if len(wh) == 0:
-        raise AnnotationError(data, "no annotation boxes to fit anchors to")
-    return wh
 
 
 def _row(
@@ -72,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
         DEFAULT_STRIDES,
         evaluate_anchors,
         fit_anchors,
+        training_boxes_wh,
         yaml_snippet,
     )
 
     config = load_config(args.config, [])
     with warnings_as_log(log):
-        wh = _boxes_wh(args.data, config)
+        wh = training_boxes_wh(args.data, config)
     anchors = config.model.anchors
     current = evaluate_anchors(wh, anchors.sizes, anchors.aspect_ratios, DEFAULT_STRIDES)
     fit = fit_anchors(

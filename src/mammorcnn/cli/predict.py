@@ -16,7 +16,7 @@ import logging
 from contextlib import ExitStack
 from pathlib import Path
 
-from mammorcnn.cli.common import add_model_arguments, preprocess_overrides, warnings_as_log
+from mammorcnn.cli.common import add_model_arguments, run_options, warnings_as_log
 from mammorcnn.engine.inference.files_run import SKIPPED_FILE
 from mammorcnn.errors import ConfigError
 
@@ -110,22 +110,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, held: ExitStack) -> int:
-    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.inference.files_run import predict_files
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     remote = open_dicomweb(args)
-    options = DatasetRunOptions(
-        device=args.device,
-        batch_size=args.batch_size,
-        score_threshold=args.score_threshold,
-        max_detections=args.max_detections,
-        proposals=args.proposals,
-        bf16=args.bf16,
-        preprocess_overrides=preprocess_overrides(args),
-        skip_bad=args.skip_bad,
-    )
+    options = run_options(args)
     run = predict_files(
         args.weights,
         args.inputs,

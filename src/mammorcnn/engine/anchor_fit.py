@@ -27,12 +27,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
 
 from mammorcnn.errors import AnnotationError
 from mammorcnn.model.config import LEVEL_STRIDES
+
+if TYPE_CHECKING:
+    from mammorcnn.config import Config
 
 DEFAULT_STRIDES: tuple[int, ...] = LEVEL_STRIDES  # the model's pyramid levels P2..P6
 
@@ -228,3 +233,21 @@ def yaml_snippet(fit: AnchorFit) -> str:
         f"{fit.mean_best_iou:.3f}, recall at IoU 0.5 {fit.recall_at_0_5:.3f}\n"
     )
     return header + body
+
+
+def training_boxes_wh(data: Path, config: Config) -> np.ndarray:
+    """(N, 2) widths and heights of every annotation box in model-input pixels: the
+    boxes as the model sees them, after the config's preprocessing."""
+    from tqdm import tqdm
+
+    from mammorcnn.data import CocoMammoDataset
+
+    dataset = CocoMammoDataset(data, config.data, train=False)
+    sizes = []
+    for index in tqdm(range(len(dataset)), desc="boxes", unit="image", disable=None):
+        boxes = dataset[index][1]["boxes"].numpy().reshape(-1, 4)
+        sizes.append(boxes[:, 2:] - boxes[:, :2])
+    wh = np.concatenate(sizes) if sizes else np.zeros((0, 2))
+    if len(wh) == 0:
+        raise AnnotationError(data, "no annotation boxes to fit anchors to")
+    return wh

@@ -37,6 +37,22 @@ class DatasetRunOptions:
     bf16_hint: bool = True
 
 
+def load_for_options(weights: str | Path, opts: DatasetRunOptions):  # noqa: ANN201 - LoadedModel
+    """The fast-loaded model the options ask for, checked against the stated settings."""
+    from mammorcnn.engine.inference.loading import check_preprocess_overrides, load_trained_model
+
+    loaded = load_trained_model(
+        Path(weights),
+        opts.device,
+        fast=True,
+        proposals=opts.proposals,
+        bf16=opts.bf16,
+        bf16_hint=opts.bf16_hint,
+    )
+    check_preprocess_overrides(loaded, opts.preprocess_overrides)
+    return loaded
+
+
 def predict_dataset(
     weights: str | Path,
     gt_path: str | Path,
@@ -51,7 +67,6 @@ def predict_dataset(
     from mammorcnn.data import CocoMammoDataset, DataConfig
     from mammorcnn.data.coco import resolve_image_path
     from mammorcnn.engine.graceful_stop import stop_if_requested
-    from mammorcnn.engine.inference.loading import check_preprocess_overrides, load_trained_model
     from mammorcnn.engine.inference.predictions_file import (
         FILE_NAME,
         image_entry,
@@ -61,15 +76,7 @@ def predict_dataset(
     from mammorcnn.engine.outputs import coco_results
 
     opts = options or DatasetRunOptions()
-    loaded = load_trained_model(
-        Path(weights),
-        opts.device,
-        fast=True,
-        proposals=opts.proposals,
-        bf16=opts.bf16,
-        bf16_hint=opts.bf16_hint,
-    )
-    check_preprocess_overrides(loaded, opts.preprocess_overrides)
+    loaded = load_for_options(weights, opts)
     # The checkpoint's preprocessing always decides how the images are prepared.
     config = DataConfig(preprocess=loaded.preprocess, cache_dir=opts.cache_dir)
     dataset = CocoMammoDataset(gt_path, config, train=False)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, load_for_options
 from mammorcnn.errors import MammoError
 
 log = logging.getLogger("mammorcnn.predict")
@@ -56,13 +56,7 @@ def predict_files(
 
     from mammorcnn.engine.folder_lock import claim_output_folder
     from mammorcnn.engine.graceful_stop import stop_if_requested
-    from mammorcnn.engine.inference import (
-        Predictor,
-        check_preprocess_overrides,
-        find_inputs,
-        load_trained_model,
-        output_stem,
-    )
+    from mammorcnn.engine.inference import Predictor, find_inputs, output_stem
     from mammorcnn.engine.inference.predictions_file import FILE_NAME, write_predictions
     from mammorcnn.engine.inference.predictor import batched
     from mammorcnn.engine.inference.writer import ImageWriter
@@ -72,15 +66,7 @@ def predict_files(
     opts = options or DatasetRunOptions(score_threshold=0.5)
     paths = remote.instances if remote else find_inputs(list(inputs or []), exclude=out)
     label = remote.label if remote else str
-    loaded = load_trained_model(
-        weights,
-        opts.device,
-        fast=True,
-        proposals=opts.proposals,
-        bf16=opts.bf16,
-        bf16_hint=opts.bf16_hint,
-    )
-    check_preprocess_overrides(loaded, opts.preprocess_overrides)
+    loaded = load_for_options(weights, opts)
     predictor = Predictor(loaded, opts.score_threshold, opts.batch_size, opts.max_detections)
     claim_output_folder(out, held)
     names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
