@@ -10,44 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-IMAGE_SIZE = 128
-TINY_MODEL = {
-    "backbone": {"name": "resnet18", "fpn_channels": 16},
-    "box_head": {"fc_dim": 32},
-    "mask_head": {"conv_channels": 16},
-    "rpn": {"post_nms_top_n_train": 50, "post_nms_top_n_test": 50},
-}
-
-
-def make_checkpoint(
-    path: Path, num_classes: int = 1, force: bool = False, image_size: int = IMAGE_SIZE
-) -> Path:
-    """An untrained tiny checkpoint with valid metadata (``force``: see the module docstring)."""
-    from mammorcnn.config import config_from_dict
-    from mammorcnn.engine.checkpoint import save_weights
-    from mammorcnn.engine.training.run import weights_metadata
-    from mammorcnn.model import build_model
-
-    torch.manual_seed(0)
-    data = {"model": {**TINY_MODEL, "num_classes": num_classes}}
-    config = config_from_dict({**data, "data": {"preprocess": {"image_size": image_size}}})
-    model = build_model(config.model)
-    if force:
-        with torch.no_grad():
-            predictor = model.roi_heads.box_predictor
-            predictor.cls_score.weight.zero_()
-            predictor.cls_score.bias.copy_(torch.tensor([-10.0] + [10.0] * num_classes))
-            predictor.bbox_pred.weight.zero_()
-            predictor.bbox_pred.bias.zero_()
-            logits = model.roi_heads.mask_predictor.mask_fcn_logits
-            logits.weight.zero_()
-            logits.bias.fill_(10.0)
-    names = [f"class{i + 1}" for i in range(num_classes)] if num_classes > 1 else ["mass"]
-    metadata = weights_metadata(config, names, list(range(1, num_classes + 1)))
-    save_weights(path, model.state_dict(), metadata)
-    return path
+# The command-line tests' tiny model and checkpoint maker: one copy for both suites.
+from ..cli.conftest import IMAGE_SIZE, TINY_MODEL, make_checkpoint  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ changes then act on the crop; boxes are re-derived from the cropped masks.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -26,8 +27,8 @@ def _randint(low: int, high: int) -> int:
 def _start_covering(lo_edge: float, hi_edge: float, size: int, limit: int) -> int:
     """Window start along one axis so that [lo_edge, hi_edge) lies inside [start, start+size)
     when it fits (uniform over those starts), else a window centred on the span's middle."""
-    low = max(0, int(torch.tensor(hi_edge).ceil().item()) - size)
-    high = min(limit - size, int(torch.tensor(lo_edge).floor().item()))
+    low = max(0, math.ceil(hi_edge) - size)
+    high = min(limit - size, math.floor(lo_edge))
     if low <= high:
         return _randint(low, high)
     centre = (lo_edge + hi_edge) / 2

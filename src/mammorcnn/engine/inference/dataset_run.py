@@ -30,7 +30,7 @@ class DatasetRunOptions:
     bf16: bool = False
     cache_dir: str | None = None
     # Settings the user states; refused when the checkpoint was trained with others.
-    preprocess_overrides: dict = field(default_factory=dict)
+    preprocess_overrides: list[str] = field(default_factory=list)  # "key=value" items
     # Leave out unreadable images (returned as skipped) instead of stopping at the first.
     skip_bad: bool = False
     # Log that --bf16 would be faster on this CPU (commands without --bf16 turn it off).
