@@ -67,6 +67,19 @@ def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path:
     assert json.loads((out / "pooled" / "results.json").read_text()) == results
     assert "pooled" in result.out and "fold 1" in result.out and "pooled 95% CI" in result.out
     assert summary["pooled_confidence_intervals"]["unit"] == "patient_id"
+    # the same trained folds evaluated again with test-time flips, beside the plain figures
+    flip = cli(*args, "--test-time-flip")
+    assert flip.code == 0, flip.err
+    assert (out / "fold1" / "run" / "trained.json").stat().st_mtime_ns == trained  # no training
+    flip_results = [
+        r for k in (0, 1) for r in json.loads((out / f"fold{k}/test-flip/results.json").read_text())
+    ]
+    flip_summary = json.loads((out / "summary-flip.json").read_text())
+    flip_pooled = evaluate_predictions(json.loads(women.read_text()), flip_results)
+    assert flip_summary["pooled"]["sensitivities"] == flip_pooled["froc"]["sensitivities"]
+    assert flip_results != results  # a merged view changes the scores
+    assert json.loads((out / "summary.json").read_text()) == summary  # the plain one is kept
+    assert "pooled-flip" in flip.out
     # other settings in the same folder are refused, naming what changed
     other = cli(*args[:-2], "--out", out, "--seed", 3)
     assert other.code == 2 and "seed" in other.err

@@ -50,6 +50,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "AVX512_BF16/AMX, ~95%% of detections identical within 1 px (docs/performance.md)",
     )
     parser.add_argument(
+        "--test-time-flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the up-down mirror of each image and merge both views (twice the "
+        "time; default: the checkpoint's model.box_head.test_time_flip; docs/evaluation.md)",
+    )
+    parser.add_argument(
         "--image-size",
         type=int,
         help="state the input size you expect; refused if the model was trained with another",
@@ -75,6 +82,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         max_detections=args.max_detections,
         proposals=args.proposals,
         bf16=args.bf16,
+        test_time_flip=args.test_time_flip,
         cache_dir=cache_dir,
         preprocess_overrides=preprocess_overrides(args),
         skip_bad=args.skip_bad,

@@ -53,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="evaluation device (default auto)")
     parser.add_argument(
+        "--test-time-flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="evaluate with (or without) the up-down mirrored view merged in, into "
+        "foldK/test-flip and pooled-flip (-noflip) beside the plain evaluation (default: "
+        "the config's model.box_head.test_time_flip, into foldK/test and pooled)",
+    )
+    parser.add_argument(
         "--no-html", action="store_true", help="do not write the pooled review page report.html"
     )
     parser.add_argument(
@@ -61,7 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mammorcnn.engine.crossval import CrossvalSettings, format_summary, run_crossval
+    from mammorcnn.engine.crossval import (
+        CrossvalSettings,
+        evaluation_suffix,
+        format_summary,
+        run_crossval,
+    )
     from mammorcnn.engine.folder_lock import folder_lock
     from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
@@ -81,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
         overrides=tuple(overrides),
         hit_rule=args.hit_rule,
     )
-    options = DatasetRunOptions(device=args.device, cache_dir=args.cache_dir, bf16_hint=False)
+    options = DatasetRunOptions(
+        device=args.device,
+        cache_dir=args.cache_dir,
+        bf16_hint=False,
+        test_time_flip=args.test_time_flip,
+    )
     bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
     if bad:  # before any fold folder is made for its lock
         raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{args.folds - 1}")
@@ -97,5 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"folds {args.fold} done; run again when the others are, for the pooled report")
         return 0
     print(format_summary(summary))
-    print(f"\nper-fold reports in {args.out}/foldK/test, pooled in {args.out}/pooled")
+    suffix = evaluation_suffix(args.test_time_flip)
+    print(
+        f"\nper-fold reports in {args.out}/foldK/test{suffix}, pooled in {args.out}/pooled{suffix}"
+    )
     return 0

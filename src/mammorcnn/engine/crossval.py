@@ -12,6 +12,11 @@ lesion. Layout of the output folder (docs/training.md, "Cross-validation"):
                            detections together
     summary.json           per fold, pooled, mean and spread
 
+With test-time flips asked for at evaluation (``--test-time-flip``), the same trained folds
+are evaluated again into ``foldK/test-flip/``, ``pooled-flip/`` and ``summary-flip.json``
+(``-noflip`` for ``--no-test-time-flip``), beside the plain evaluation, so the two compare
+on the same models (`mammorcnn compare DIR/pooled DIR/pooled-flip`).
+
 A killed call resumes: finished folds are kept, an interrupted training continues from its
 newest checkpoint, and the pooled report is made once every fold is evaluated.
 """
@@ -146,6 +151,12 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
     _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
 
 
+def evaluation_suffix(test_time_flip: bool | None) -> str:
+    """The folder suffix of an evaluation with test-time flips forced on or off ('' when
+    the checkpoints' own setting decides)."""
+    return {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
+
+
 def run_crossval(
     settings: CrossvalSettings,
     out_dir: Path,
@@ -171,9 +182,11 @@ def run_crossval(
     bad = sorted(set(only or []) - set(range(settings.folds)))
     if bad:
         raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{settings.folds - 1}")
+    suffix = evaluation_suffix(options.test_time_flip)
+    pooled_dir = out_dir / f"pooled{suffix}"
     reports, pooled_results = [], []
     for k, (train_json, test_json) in enumerate(fold_files):
-        test_dir = out_dir / f"fold{k}" / "test"
+        test_dir = out_dir / f"fold{k}" / f"test{suffix}"
         if only is None or k in only:
             log.info("fold %d of %d", k + 1, settings.folds)
             weights = _train_fold(settings, train_json, out_dir / f"fold{k}" / "run")
@@ -190,22 +203,22 @@ def run_crossval(
         gt,
         pooled_results,
         settings.hit_rule,
-        out_dir=out_dir / "pooled",
+        out_dir=pooled_dir,
         gt_source=settings.data,
         predictions_source="the folds' predictions",
         per_image=True,
     )
     rule = HitRule.parse(settings.hit_rule)
-    add_other_findings_froc(pooled, gt, pooled_results, rule, out_dir / "pooled")
-    _write_json(out_dir / "pooled" / RESULTS_FILE, pooled_results)
+    add_other_findings_froc(pooled, gt, pooled_results, rule, pooled_dir)
+    _write_json(pooled_dir / RESULTS_FILE, pooled_results)
     if review_page:  # every woman's images with their hits, misses and false positives
         from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
         sources = [("config", settings.config), ("data", settings.data), ("folds", settings.folds)]
         data_dir = Path(settings.data).parent
-        write_evaluation_page(out_dir / "pooled", pooled, gt, pooled_results, data_dir, sources)
+        write_evaluation_page(pooled_dir, pooled, gt, pooled_results, data_dir, sources)
     summary = summarise(reports, pooled)
-    _write_json(out_dir / SUMMARY_FILE, summary)
+    _write_json(out_dir / SUMMARY_FILE.replace(".json", f"{suffix}.json"), summary)
     return summary
 
 

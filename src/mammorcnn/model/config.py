@@ -179,6 +179,11 @@ class BoxHeadConfig:
     nms_thresh: float = 0.5
     # Inference: most detections kept per image (highest scores). torchvision: 100.
     detections_per_img: int = 100
+    # Inference: also run the model on the up-down mirror of each image and merge the two
+    # views (a finding's score is the mean over views, 0 where a view missed it; boxes and
+    # masks are score-weighted means), which removes false positives only one view sees.
+    # Doubles inference time; not part of an exported model. docs/evaluation.md.
+    test_time_flip: bool = False
 
     def __post_init__(self) -> None:
         """IoU thresholds ordered within [0, 1]; a sample that can hold positives; a real FC."""

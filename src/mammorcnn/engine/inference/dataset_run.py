@@ -28,6 +28,8 @@ class DatasetRunOptions:
     max_detections: int | None = None
     proposals: int | None = None
     bf16: bool = False
+    # Merge the up-down mirrored view (None: the checkpoint's model.box_head.test_time_flip).
+    test_time_flip: bool | None = None
     cache_dir: str | None = None
     # Settings the user states; refused when the checkpoint was trained with others.
     preprocess_overrides: list[str] = field(default_factory=list)  # "key=value" items
@@ -87,7 +89,13 @@ def predict_dataset(
             f"{gt_path}: {[{'id': c['id'], 'name': c['name']} for c in dataset.categories]}",
         )
     skipped = dataset.prepare(skip_bad=True) if opts.skip_bad else []
-    predictor = Predictor(loaded, opts.score_threshold, opts.batch_size, opts.max_detections)
+    predictor = Predictor(
+        loaded,
+        opts.score_threshold,
+        opts.batch_size,
+        opts.max_detections,
+        test_time_flip=opts.test_time_flip,
+    )
     labels = {k + 1: cid for k, cid in enumerate(loaded.category_ids)}
     results, images = [], []
     starts = range(0, len(dataset), opts.batch_size)

@@ -67,7 +67,13 @@ def predict_files(
     paths = remote.instances if remote else find_inputs(list(inputs or []), exclude=out)
     label = remote.label if remote else str
     loaded = load_for_options(weights, opts)
-    predictor = Predictor(loaded, opts.score_threshold, opts.batch_size, opts.max_detections)
+    predictor = Predictor(
+        loaded,
+        opts.score_threshold,
+        opts.batch_size,
+        opts.max_detections,
+        test_time_flip=opts.test_time_flip,
+    )
     claim_output_folder(out, held)
     names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
     writer = ImageWriter(out, loaded, seg=seg, overlay=overlay)

@@ -26,6 +26,7 @@ import torch
 from mammorcnn.data.cache import dequantise, quantise
 from mammorcnn.data.io import read_image
 from mammorcnn.data.preprocess import PreprocessRecord, preprocess
+from mammorcnn.engine.inference.flip_merge import merge_views, mirror_vertically
 from mammorcnn.engine.inference.loading import LoadedModel
 from mammorcnn.engine.outputs import Detections
 from mammorcnn.errors import ConfigError, InputError
@@ -141,6 +142,7 @@ class Predictor:
         batch_size: int = 1,
         max_detections: int | None = None,
         with_masks: bool = True,
+        test_time_flip: bool | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
@@ -153,6 +155,9 @@ class Predictor:
         self.batch_size = batch_size
         self.max_detections = max_detections
         self.with_masks = with_masks
+        # None: what the checkpoint's config says (model.box_head.test_time_flip)
+        config_flip = loaded.model_config.box_head.test_time_flip
+        self.test_time_flip = config_flip if test_time_flip is None else test_time_flip
 
     def prepare_file(self, path: Path, keep_pixels: bool = True) -> PreparedImage:
         """Read and preprocess a file with the checkpoint's settings (ImageReadError if bad).
@@ -179,8 +184,7 @@ class Predictor:
         for batch in batched(items, self.batch_size):
             images = [torch.from_numpy(np.ascontiguousarray(i.image))[None] for i in batch]
             try:
-                with score_floor(model, self.score_threshold):
-                    results = model([image.to(device) for image in images])
+                results = self._forward(model, [image.to(device) for image in images])
             except torch.cuda.OutOfMemoryError:
                 size = self.loaded.preprocess.image_size
                 raise InputError(
@@ -198,6 +202,20 @@ class Predictor:
                 order = order[keep][: self.max_detections]
                 outputs.append({key: value[order] for key, value in out.items()})
         return outputs
+
+    def _forward(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict]:
+        """The model's outputs, merged with those of the up-down mirrors when asked."""
+        if not self.test_time_flip:
+            with score_floor(model, self.score_threshold):
+                return model(images)
+        # No score floor: a merged score averages views, so a view's detection below the
+        # threshold can still lift its finding above it.
+        mirrored = model([image.flip(-2) for image in images])
+        limit = self.loaded.model_config.box_head.detections_per_img
+        return [
+            merge_views([plain, mirror_vertically(flipped, image.shape[-2])], limit)
+            for image, plain, flipped in zip(images, model(images), mirrored)
+        ]
 
     def predict(self, items: Sequence[PreparedImage]) -> list[Detections]:
         """Detections in each item's original pixels."""
