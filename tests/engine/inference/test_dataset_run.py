@@ -65,3 +65,14 @@ def test_out_dir_gets_the_predictions_file(
 def test_checkpoint_classes_must_match_the_file(two_class_weights: Path, phantoms: Path) -> None:
     with pytest.raises(CheckpointError, match=r"classes .* differ from the categories"):
         predict_dataset(two_class_weights, phantoms, CPU, progress=False)
+
+
+def test_test_time_flip_merges_the_mirrored_view(forced_weights: Path, phantoms: Path) -> None:
+    """Every detection of the forced model scores 1: merged, a finding both views see keeps
+    1.0 and one only a view sees gets (1 + 0) / 2."""
+    flip = DatasetRunOptions(device="cpu", test_time_flip=True)
+    results, _ = predict_dataset(forced_weights, phantoms, flip, progress=False)
+    scores = {round(r["score"], 6) for r in results}
+    assert scores <= {1.0, 0.5} and 1.0 in scores
+    plain, _ = predict_dataset(forced_weights, phantoms, CPU, progress=False)
+    assert {r["score"] for r in plain} == {1.0}
