@@ -104,6 +104,7 @@ def make_checkpoint(
     force: bool = False,
     image_size: int = IMAGE_SIZE,
     metadata_classes: int | None = None,
+    test_time_flip: bool = False,
 ) -> Path:
     """An untrained tiny checkpoint with valid metadata.
 
@@ -134,6 +135,7 @@ def make_checkpoint(
     n_meta = metadata_classes or num_classes
     names = [f"class{i + 1}" for i in range(n_meta)]
     config.model.num_classes = n_meta
+    config.model.box_head.test_time_flip = test_time_flip
     metadata = weights_metadata(
         config, names if n_meta > 1 else ["mass"], list(range(1, n_meta + 1))
     )

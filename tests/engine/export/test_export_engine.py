@@ -23,6 +23,21 @@ def graph(forced_weights: Path) -> tuple[InferenceGraph, int]:
     return InferenceGraph(model), size
 
 
+def test_a_checkpoint_with_test_time_flips_warns_that_the_graph_has_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, forced_weights: Path
+) -> None:
+    from ..conftest import make_checkpoint
+
+    flipped = make_checkpoint(tmp_path / "flip.safetensors", test_time_flip=True)
+    with caplog.at_level("WARNING", logger="mammorcnn.export"):
+        load_model_for_export(flipped)
+    assert "test_time_flip" in caplog.text and "flip.safetensors" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mammorcnn.export"):
+        load_model_for_export(forced_weights)
+    assert "test_time_flip" not in caplog.text
+
+
 def test_loading_gives_an_eval_model_on_the_cpu_at_its_trained_size(
     forced_weights: Path,
 ) -> None:

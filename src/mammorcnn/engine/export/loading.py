@@ -7,9 +7,12 @@ graph is exactly the model `predict` would run, at the image size it was trained
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from torch import nn
+
+log = logging.getLogger("mammorcnn.export")
 
 
 def load_model_for_export(weights: Path) -> tuple[nn.Module, int]:
@@ -17,4 +20,11 @@ def load_model_for_export(weights: Path) -> tuple[nn.Module, int]:
     from mammorcnn.engine.inference import load_trained_model
 
     loaded = load_trained_model(Path(weights), "cpu", bf16_hint=False)  # export has no --bf16
+    if loaded.model_config.box_head.test_time_flip:
+        log.warning(
+            "%s merges an up-down mirrored view at test time (model.box_head.test_time_flip); "
+            "the exported graph is the plain model: run it on the image and its mirror and "
+            "merge them to get mammorcnn's detections (docs/evaluation.md, 'Test-time flips')",
+            weights,
+        )
     return loaded.model, loaded.preprocess.image_size
