@@ -55,6 +55,20 @@ def load_for_options(weights: str | Path, opts: DatasetRunOptions):  # noqa: ANN
     return loaded
 
 
+def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - LoadedModel, Predictor
+    """The predictor the options ask for: the one mapping from options to inference settings
+    that `predict_dataset` and `predict_files` share."""
+    from mammorcnn.engine.inference.predictor import Predictor
+
+    return Predictor(
+        loaded,
+        opts.score_threshold,
+        opts.batch_size,
+        opts.max_detections,
+        test_time_flip=opts.test_time_flip,
+    )
+
+
 def predict_dataset(
     weights: str | Path,
     gt_path: str | Path,
@@ -74,7 +88,7 @@ def predict_dataset(
         image_entry,
         write_predictions,
     )
-    from mammorcnn.engine.inference.predictor import Predictor, slice_output, to_original
+    from mammorcnn.engine.inference.predictor import slice_output, to_original
     from mammorcnn.engine.outputs import coco_results
 
     opts = options or DatasetRunOptions()
@@ -89,13 +103,7 @@ def predict_dataset(
             f"{gt_path}: {[{'id': c['id'], 'name': c['name']} for c in dataset.categories]}",
         )
     skipped = dataset.prepare(skip_bad=True) if opts.skip_bad else []
-    predictor = Predictor(
-        loaded,
-        opts.score_threshold,
-        opts.batch_size,
-        opts.max_detections,
-        test_time_flip=opts.test_time_flip,
-    )
+    predictor = predictor_for(loaded, opts)
     labels = {k + 1: cid for k, cid in enumerate(loaded.category_ids)}
     results, images = [], []
     starts = range(0, len(dataset), opts.batch_size)

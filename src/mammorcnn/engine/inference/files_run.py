@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, load_for_options
+from mammorcnn.engine.inference.dataset_run import (
+    DatasetRunOptions,
+    load_for_options,
+    predictor_for,
+)
 from mammorcnn.errors import MammoError
 
 log = logging.getLogger("mammorcnn.predict")
@@ -56,7 +60,7 @@ def predict_files(
 
     from mammorcnn.engine.folder_lock import claim_output_folder
     from mammorcnn.engine.graceful_stop import stop_if_requested
-    from mammorcnn.engine.inference import Predictor, find_inputs, output_stem
+    from mammorcnn.engine.inference import find_inputs, output_stem
     from mammorcnn.engine.inference.predictions_file import FILE_NAME, write_predictions
     from mammorcnn.engine.inference.predictor import batched
     from mammorcnn.engine.inference.writer import ImageWriter
@@ -67,13 +71,7 @@ def predict_files(
     paths = remote.instances if remote else find_inputs(list(inputs or []), exclude=out)
     label = remote.label if remote else str
     loaded = load_for_options(weights, opts)
-    predictor = Predictor(
-        loaded,
-        opts.score_threshold,
-        opts.batch_size,
-        opts.max_detections,
-        test_time_flip=opts.test_time_flip,
-    )
+    predictor = predictor_for(loaded, opts)
     claim_output_folder(out, held)
     names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
     writer = ImageWriter(out, loaded, seg=seg, overlay=overlay)

@@ -46,12 +46,13 @@ def _clusters(
     iou = box_iou(boxes, boxes)
     assigned = torch.zeros(len(scores), dtype=torch.bool)
     clusters = []
+    all_views = views.unique().tolist()
     for lead in torch.argsort(scores, descending=True, stable=True).tolist():
         if assigned[lead]:
             continue
         members = [lead]
         candidates = (~assigned) & (labels == labels[lead]) & (iou[lead] >= FUSION_IOU)
-        for view in views.unique().tolist():
+        for view in all_views:
             if view == views[lead]:
                 continue
             mine = torch.nonzero(candidates & (views == view)).flatten()
