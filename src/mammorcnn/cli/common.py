@@ -57,6 +57,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "time; default: the checkpoint's model.box_head.test_time_flip; docs/evaluation.md)",
     )
     parser.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="WEIGHTS",
+        help="also run this model (weights file or run folder; repeatable) and merge its "
+        "detections with those of --weights; the models must share preprocessing and "
+        "classes (docs/evaluation.md, 'Ensembles')",
+    )
+    parser.add_argument(
         "--image-size",
         type=int,
         help="state the input size you expect; refused if the model was trained with another",
@@ -83,6 +92,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         proposals=args.proposals,
         bf16=args.bf16,
         test_time_flip=args.test_time_flip,
+        ensemble=[str(path) for path in args.ensemble],
         cache_dir=cache_dir,
         preprocess_overrides=preprocess_overrides(args),
         skip_bad=args.skip_bad,

@@ -63,6 +63,8 @@ def evaluate_dataset(
     if (weights is None) == (results_file is None):
         raise ConfigError("give either weights or a results file to evaluate")
     opts = options or DatasetRunOptions()
+    if opts.ensemble and weights is None:
+        raise ConfigError("--ensemble runs models beside --weights; a results file has none")
     if opts.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {opts.batch_size}")
     if n_resamples < 1:
@@ -77,7 +79,7 @@ def evaluate_dataset(
         source = str(results_file)
     else:
         results, skipped = predict_dataset(weights, data, opts, out_dir=out)
-        source = f"predictions of {weights}"
+        source = f"predictions of {', '.join(map(str, [weights, *opts.ensemble]))}"
     if opts.skip_bad:
         gt = without_images(gt, skipped)
         if not gt["images"]:

@@ -30,6 +30,9 @@ class DatasetRunOptions:
     bf16: bool = False
     # Merge the up-down mirrored view (None: the checkpoint's model.box_head.test_time_flip).
     test_time_flip: bool | None = None
+    # More weights (files or run folders) run on the same images, their detections merged
+    # with the first model's (engine/inference/ensemble.py; docs/evaluation.md, "Ensembles").
+    ensemble: list[str] = field(default_factory=list)
     cache_dir: str | None = None
     # Settings the user states; refused when the checkpoint was trained with others.
     preprocess_overrides: list[str] = field(default_factory=list)  # "key=value" items
@@ -40,7 +43,8 @@ class DatasetRunOptions:
 
 
 def load_for_options(weights: str | Path, opts: DatasetRunOptions):  # noqa: ANN201 - LoadedModel
-    """The fast-loaded model the options ask for, checked against the stated settings."""
+    """The fast-loaded model the options ask for, checked against the stated settings (the
+    first model of an ensemble: see :func:`load_ensemble` for the others)."""
     from mammorcnn.engine.inference.loading import check_preprocess_overrides, load_trained_model
 
     loaded = load_trained_model(
@@ -55,6 +59,13 @@ def load_for_options(weights: str | Path, opts: DatasetRunOptions):  # noqa: ANN
     return loaded
 
 
+def load_ensemble(loaded, opts: DatasetRunOptions) -> list:  # noqa: ANN001 - LoadedModel
+    """The other models of ``opts.ensemble``, loaded like the first and checked against it."""
+    from mammorcnn.engine.inference.ensemble import load_members
+
+    return load_members(loaded, opts.ensemble, lambda path: load_for_options(path, opts))
+
+
 def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - LoadedModel, Predictor
     """The predictor the options ask for: the one mapping from options to inference settings
     that `predict_dataset` and `predict_files` share."""
@@ -66,7 +77,18 @@ def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - Lo
         opts.batch_size,
         opts.max_detections,
         test_time_flip=opts.test_time_flip,
+        ensemble=load_ensemble(loaded, opts),
     )
+
+
+def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - Predictor
+    """The inference settings a predictions file records (and a PACS push's identity)."""
+    settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
+    if predictor.test_time_flip:
+        settings["test_time_flip"] = True
+    if predictor.ensemble:
+        settings["ensemble"] = [str(member.path) for member in predictor.ensemble]
+    return settings
 
 
 def predict_dataset(
@@ -120,6 +142,6 @@ def predict_dataset(
             images.append(image_entry(info["id"], source, item.record, None, {}, n))
         stop_if_requested(f"after {len(images)} of {len(dataset)} image(s); nothing written yet")
     if out_dir is not None:
-        settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
+        settings = run_settings(opts, predictor)
         write_predictions(Path(out_dir) / FILE_NAME, images, results, loaded, settings)
     return results, skipped

@@ -21,6 +21,7 @@ from mammorcnn.engine.inference.dataset_run import (
     DatasetRunOptions,
     load_for_options,
     predictor_for,
+    run_settings,
 )
 from mammorcnn.errors import MammoError
 
@@ -109,7 +110,7 @@ def predict_files(
                 f"with {len(writer.images)} of {len(paths)} image(s) written to {out}"
             )
         bar.update(len(paths) - bar.n)  # skipped files
-    settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
+    settings = run_settings(opts, predictor)
     run.images = remote.entries(writer.images) if remote else writer.images
     run.results = writer.results
     write_predictions(out / FILE_NAME, run.images, run.results, loaded, settings)

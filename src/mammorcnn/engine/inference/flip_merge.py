@@ -73,6 +73,9 @@ def merge_views(
     and mask the members' score-weighted means, its label the leader's. Sorted by score, at
     most ``limit``.
     """
+    # On the CPU: the clustering's bookkeeping tensors are made there, and the caller moves
+    # every output to the CPU next anyway.
+    outputs = [{key: value.cpu() for key, value in output.items()} for output in outputs]
     n_views = len(outputs)
     boxes = torch.cat([o["boxes"] for o in outputs]).float()
     scores = torch.cat([o["scores"] for o in outputs]).float()

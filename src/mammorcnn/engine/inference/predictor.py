@@ -143,6 +143,7 @@ class Predictor:
         max_detections: int | None = None,
         with_masks: bool = True,
         test_time_flip: bool | None = None,
+        ensemble: Sequence[LoadedModel] = (),
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
@@ -158,6 +159,8 @@ class Predictor:
         # None: what the checkpoint's config says (model.box_head.test_time_flip)
         config_flip = loaded.model_config.box_head.test_time_flip
         self.test_time_flip = config_flip if test_time_flip is None else test_time_flip
+        # More models on the same device, whose detections merge with this one's (ensemble.py)
+        self.ensemble = list(ensemble)
 
     def prepare_file(self, path: Path, keep_pixels: bool = True) -> PreparedImage:
         """Read and preprocess a file with the checkpoint's settings (ImageReadError if bad).
@@ -204,18 +207,23 @@ class Predictor:
         return outputs
 
     def _forward(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict]:
-        """The model's outputs, merged with those of the up-down mirrors when asked."""
-        if not self.test_time_flip:
+        """The model's outputs, merged with those of the up-down mirrors and of the other
+        models of an ensemble when asked (each model and each mirror is one view)."""
+        if not self.test_time_flip and not self.ensemble:
             with score_floor(model, self.score_threshold):
                 return model(images)
         # No score floor: a merged score averages views, so a view's detection below the
         # threshold can still lift its finding above it.
-        mirrored = model([image.flip(-2) for image in images])
+        views: list[list[dict]] = [[] for _ in images]
+        for member in [model, *(m.model for m in self.ensemble)]:
+            for image_views, output in zip(views, member(images)):
+                image_views.append(output)
+            if self.test_time_flip:
+                mirrored = member([image.flip(-2) for image in images])
+                for image, image_views, output in zip(images, views, mirrored):
+                    image_views.append(mirror_vertically(output, image.shape[-2]))
         limit = self.loaded.model_config.box_head.detections_per_img
-        return [
-            merge_views([plain, mirror_vertically(flipped, image.shape[-2])], limit)
-            for image, plain, flipped in zip(images, model(images), mirrored)
-        ]
+        return [merge_views(image_views, limit) for image_views in views]
 
     def predict(self, items: Sequence[PreparedImage]) -> list[Detections]:
         """Detections in each item's original pixels."""
