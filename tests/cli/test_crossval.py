@@ -107,3 +107,33 @@ def test_summary_mean_and_spread_over_folds() -> None:
     assert over["sens@1"]["mean"] == 0.75
     assert over["mean_dice"] == {"mean": 0.6, "std": 0.0, "n": 1}  # a fold without a value
     assert over["mask_ap"] == {"mean": None, "std": None, "n": 0}
+
+
+def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
+    cli, women: Path, tmp_path: Path
+) -> None:
+    config = tiny_config_dict(women, tmp_path / "cache")
+    config["data"]["preprocess"]["image_size"] = 96
+    config["train"]["select"] = "last"
+    config["train"]["seed"] = 7
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "cv"
+    args = ["crossval", path, "--data", women, "--folds", 2, "--out", out, "--device", "cpu"]
+    plain = cli(*args, "--fold", 0)
+    assert plain.code == 0, plain.err
+    trained = (out / "fold0" / "run" / "trained.json").stat().st_mtime_ns
+    ens = cli(*args, "--fold", 0, "--members", 2)
+    assert ens.code == 0, ens.err
+    assert (out / "fold0" / "run" / "trained.json").stat().st_mtime_ns == trained  # reused
+    member = out / "fold0" / "run-member1"
+    assert yaml.safe_load((member / "config.yaml").read_text())["train"]["seed"] == 8
+    weights = json.loads((member / "trained.json").read_text())["weights"]
+    predictions = json.loads((out / "fold0" / "test-ens2" / "predictions.json").read_text())
+    assert predictions["settings"]["ensemble"] == [weights]
+    single = json.loads((out / "fold0" / "test" / "results.json").read_text())
+    merged = json.loads((out / "fold0" / "test-ens2" / "results.json").read_text())
+    assert merged != single  # two trainings' views merged
+    assert not (out / "fold1" / "run-member1").exists()  # only the asked fold
+    zero = cli(*args, "--members", 0)
+    assert zero.code == 2 and "--members" in zero.err

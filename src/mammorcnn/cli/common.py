@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type of counts that must be at least 1 (a bad value exits 2 naming it)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
@@ -38,7 +39,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
     )
     parser.add_argument(
         "--proposals",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="RPN proposals kept per image after NMS (default: the checkpoint's config, 300 "
         "for models trained since it became the default; docs/performance.md)",

@@ -17,6 +17,7 @@ import logging
 from contextlib import ExitStack
 from pathlib import Path
 
+from mammorcnn.cli.common import positive_int
 from mammorcnn.cli.train import split_items
 from mammorcnn.errors import ConfigError
 
@@ -50,6 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="run only fold K (repeatable), e.g. one fold per process or cluster job; the "
         "pooled report is made by the call that finds every fold evaluated",
+    )
+    parser.add_argument(
+        "--members",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="train N models per fold, train.seed raised by 0..N-1 (foldK/run, "
+        "foldK/run-member1, ...), and evaluate their ensemble into foldK/test-ensN and "
+        "pooled-ensN (default 1; docs/evaluation.md, 'Ensembles')",
     )
     parser.add_argument("--device", default="auto", help="evaluation device (default auto)")
     parser.add_argument(
@@ -109,13 +119,18 @@ def run(args: argparse.Namespace) -> int:
             stack.enter_context(folder_lock(args.out / f"fold{k}", f"crossval --fold {k}"))
         stack.enter_context(GracefulStop())
         summary = run_crossval(
-            settings, args.out, options, only=args.fold, review_page=not args.no_html
+            settings,
+            args.out,
+            options,
+            only=args.fold,
+            review_page=not args.no_html,
+            members=args.members,
         )
     if summary is None:
         print(f"folds {args.fold} done; run again when the others are, for the pooled report")
         return 0
     print(format_summary(summary))
-    suffix = evaluation_suffix(args.test_time_flip)
+    suffix = evaluation_suffix(args.test_time_flip, args.members)
     print(
         f"\nper-fold reports in {args.out}/foldK/test{suffix}, pooled in {args.out}/pooled{suffix}"
     )

@@ -17,6 +17,11 @@ are evaluated again into ``foldK/test-flip/``, ``pooled-flip/`` and ``summary-fl
 (``-noflip`` for ``--no-test-time-flip``), beside the plain evaluation, so the two compare
 on the same models (`mammorcnn compare DIR/pooled DIR/pooled-flip`).
 
+With ``--members N`` (a seed ensemble), every fold also trains ``foldK/run-member1`` ..
+``run-member{N-1}``, the same config with ``train.seed`` raised by 1 .. N-1, and the N models
+of a fold are evaluated together (docs/evaluation.md, "Ensembles") into ``foldK/test-ensN``,
+``pooled-ensN`` and ``summary-ensN.json`` (``-ensN-flip`` with flips), beside the rest.
+
 A killed call resumes: finished folds are kept, an interrupted training continues from its
 newest checkpoint, and the pooled report is made once every fold is evaluated.
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mammorcnn.atomic import atomic_write_bytes
@@ -112,8 +117,29 @@ def _check_state(out_dir: Path, settings: CrossvalSettings) -> None:
         _write_json(path, wanted)
 
 
-def _train_fold(settings: CrossvalSettings, train_json: Path, run_dir: Path) -> Path:
-    """Train (or finish training) one fold; the weights its evaluation uses."""
+def member_run_dir(fold_dir: Path, member: int) -> Path:
+    """Where member ``member`` of a fold's seed ensemble trains (0: the fold's own run)."""
+    return fold_dir / ("run" if member == 0 else f"run-member{member}")
+
+
+def _member_overrides(settings: CrossvalSettings, members: int) -> list[list[str]]:
+    """Per member, the overrides beyond the settings': none for member 0 (so a plain
+    cross-validation's runs are reused), ``train.seed`` raised by m for member m."""
+    if members < 1:
+        raise ConfigError(f"--members must be >= 1, got {members}")
+    if members == 1:
+        return [[]]
+    from mammorcnn.config import load_config
+
+    seed = load_config(settings.config, list(settings.overrides)).train.seed
+    return [[]] + [[f"train.seed={seed + m}"] for m in range(1, members)]
+
+
+def _train_fold(
+    settings: CrossvalSettings, train_json: Path, run_dir: Path, extra: list[str] | None = None
+) -> Path:
+    """Train (or finish training) one fold's model (with ``extra`` overrides); the weights
+    its evaluation uses."""
     from mammorcnn.config import load_config
     from mammorcnn.engine.training.manager import CheckpointManager
     from mammorcnn.engine.training.run import run_training
@@ -121,7 +147,7 @@ def _train_fold(settings: CrossvalSettings, train_json: Path, run_dir: Path) -> 
     mark = run_dir / TRAINED_MARK
     if mark.is_file():
         return Path(json.loads(mark.read_text())["weights"])
-    overrides = [*settings.overrides, f"train.train_annotations={train_json}"]
+    overrides = [*settings.overrides, *(extra or []), f"train.train_annotations={train_json}"]
     overrides.append("train.val_annotations=null")  # the held-out fold is the test
     config = load_config(settings.config, overrides)
     resume = bool(CheckpointManager(run_dir / "checkpoints", 1).complete())
@@ -151,10 +177,11 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
     _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
 
 
-def evaluation_suffix(test_time_flip: bool | None) -> str:
-    """The folder suffix of an evaluation with test-time flips forced on or off ('' when
-    the checkpoints' own setting decides)."""
-    return {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
+def evaluation_suffix(test_time_flip: bool | None, members: int = 1) -> str:
+    """The folder suffix of an evaluation of a seed ensemble (``-ensN``) and with test-time
+    flips forced on or off ('' for one model whose checkpoint's own setting decides)."""
+    ensemble = f"-ens{members}" if members > 1 else ""
+    return ensemble + {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
 
 
 def run_crossval(
@@ -163,13 +190,15 @@ def run_crossval(
     options=None,
     only: list[int] | None = None,
     review_page: bool = True,
+    members: int = 1,
 ) -> dict | None:
     """Train and evaluate every fold (resuming what a killed call left), then pool; returns
     the summary (also written to summary.json). ``options`` are the inference options
     (:class:`~mammorcnn.engine.inference.dataset_run.DatasetRunOptions`). With ``only``, just
     those folds run (several processes or cluster jobs can share the folds); the summary is
     made, and returned, once every fold is evaluated, with the pooled review page
-    (pooled/report.html) unless ``review_page`` is False."""
+    (pooled/report.html) unless ``review_page`` is False. ``members`` > 1 trains that many
+    models per fold (seeds apart) and evaluates their ensemble."""
     from mammorcnn.data.coco import load_coco
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
@@ -182,15 +211,20 @@ def run_crossval(
     bad = sorted(set(only or []) - set(range(settings.folds)))
     if bad:
         raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{settings.folds - 1}")
-    suffix = evaluation_suffix(options.test_time_flip)
+    member_overrides = _member_overrides(settings, members)
+    suffix = evaluation_suffix(options.test_time_flip, members)
     pooled_dir = out_dir / f"pooled{suffix}"
     reports, pooled_results = [], []
     for k, (train_json, test_json) in enumerate(fold_files):
         test_dir = out_dir / f"fold{k}" / f"test{suffix}"
         if only is None or k in only:
             log.info("fold %d of %d", k + 1, settings.folds)
-            weights = _train_fold(settings, train_json, out_dir / f"fold{k}" / "run")
-            _evaluate_fold(weights, test_json, test_dir, settings.hit_rule, options)
+            weights = [
+                _train_fold(settings, train_json, member_run_dir(out_dir / f"fold{k}", m), extra)
+                for m, extra in enumerate(member_overrides)
+            ]
+            fold_options = replace(options, ensemble=[str(w) for w in weights[1:]])
+            _evaluate_fold(weights[0], test_json, test_dir, settings.hit_rule, fold_options)
         if not (test_dir / RESULTS_FILE).is_file():
             continue
         reports.append(json.loads((test_dir / "report.json").read_text()))
