@@ -93,6 +93,31 @@ def main() -> None:
         "- false positives per image at the operating point: "
         + ", ".join(f"{k} {sum(v) / len(v):.2f} ({len(v)} images)" for k, v in fp_by_tissue.items())
     )
+    print("- " + top_edge_false_positives(args.cv_dir / args.pooled, op["score_threshold"]))
+
+
+def top_edge_false_positives(pooled_dir: Path, threshold: float) -> str:
+    """How many false positives at the operating point lie in the top tenth of the film,
+    where MIAS's MLO views show the pectoral muscle and film labels (a false positive: a
+    detection whose box centre lies in no mass's circle)."""
+    data = json.loads((pooled_dir.parent / "crossval.json").read_text())["data"]
+    coco = json.loads(Path(data).read_text())
+    heights = {image["id"]: image["height"] for image in coco["images"]}
+    circles = defaultdict(list)
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        circles[a["image_id"]].append((x + w / 2, y + h / 2, w / 2))
+    n_fp = n_top = 0
+    for r in json.loads((pooled_dir / "results.json").read_text()):
+        if r["score"] < threshold:
+            continue
+        x, y, w, h = r["bbox"]
+        cx, cy = x + w / 2, y + h / 2
+        if any((cx - gx) ** 2 + (cy - gy) ** 2 <= gr**2 for gx, gy, gr in circles[r["image_id"]]):
+            continue
+        n_fp += 1
+        n_top += cy < heights[r["image_id"]] / 10
+    return f"false positives in the top tenth of the film (pectoral muscle, labels): {n_top} of {n_fp}"
 
 
 if __name__ == "__main__":
