@@ -59,6 +59,11 @@ class AugmentConfig:
     # Probability that a crop of an image with lesions is placed around one of them (whole
     # when it fits); otherwise it is centred on a random breast pixel.
     crop_lesion_prob: float = 0.5
+    # Probability that a training image gets a lesion of another training image pasted in
+    # (its mask's outline feathered, its rim matched to the tissue it lands on), before the
+    # crop: more positives on more backgrounds from few lesions (data/paste.py; docs/training.md,
+    # "Copy-paste"). 0 = off.
+    paste_prob: float = 0.0
 
     def __post_init__(self) -> None:
         probs = (self.hflip_prob, self.vflip_prob)
@@ -74,6 +79,8 @@ class AugmentConfig:
             raise ConfigError(f"augment.crop_size must be 0 (off) or >= 32, got {self.crop_size}")
         if not 0 <= self.crop_lesion_prob <= 1:
             raise ConfigError("augment.crop_lesion_prob must be in [0, 1]")
+        if not 0 <= self.paste_prob <= 1:
+            raise ConfigError("augment.paste_prob must be in [0, 1]")
         self.scale = (float(self.scale[0]), float(self.scale[1]))
         self.gamma = (float(self.gamma[0]), float(self.gamma[1]))
 

@@ -22,6 +22,7 @@ from mammorcnn.data.cache import PreprocessCache, cache_key, default_cache_dir, 
 from mammorcnn.data.coco import BOX_ONLY, annotation_mask, load_coco, resolve_image_path
 from mammorcnn.data.config import DataConfig
 from mammorcnn.data.io import read_image
+from mammorcnn.data.paste import LesionPaste, LesionPatch, cut_patch
 from mammorcnn.data.preprocess import PreprocessRecord, preprocess
 from mammorcnn.errors import AnnotationError, ImageReadError, MammoError
 
@@ -58,6 +59,9 @@ class CocoMammoDataset(Dataset):
                 self._anns[ann["image_id"]].append(ann)
         use_aug = train and self.config.augment.enabled
         self.augment = Augmentation(self.config.augment) if use_aug else None
+        paste_prob = self.config.augment.paste_prob
+        self.paste = LesionPaste(paste_prob) if use_aug and paste_prob > 0 else None
+        self._patch_memo: dict[int, list[LesionPatch | None]] = {}
         folder = self.config.cache_dir or default_cache_dir()
         self.cache = PreprocessCache(folder) if self.config.cache else None
         self._settings = self.config.preprocess.to_dict()
@@ -91,9 +95,37 @@ class CocoMammoDataset(Dataset):
         image, record, _ = self._load(index)
         target = self._target(index, record)
         tensor = torch.from_numpy(image)[None]
+        if self.paste is not None:
+            tensor, target = self.paste(tensor, target, self.random_lesion)
         if self.augment is not None:
             tensor, target = self.augment(tensor, target)
         return tensor, target
+
+    def random_lesion(self, tries: int = 10) -> LesionPatch | None:
+        """A lesion with a real mask from a random image of this set, cut out for pasting
+        (None when ``tries`` draws found none that can be cut out whole)."""
+        donors = [i for i in range(len(self.images)) if self.has_lesions(i)]
+        for _ in range(tries if donors else 0):
+            patches = self._patches_of(donors[int(torch.randint(len(donors), ()))])
+            if patches:
+                patch = patches[int(torch.randint(len(patches), ()))]
+                if patch is not None:
+                    return patch
+        return None
+
+    def _patches_of(self, index: int) -> list[LesionPatch | None]:
+        """The cut-out lesions of image ``index`` with a real mask (None: cannot be cut out
+        whole), kept after the first call: rasterising a mask costs more than the paste."""
+        key = self.images[index]["id"]
+        if key not in self._patch_memo:
+            image, record, _ = self._load(index)
+            target = self._target(index, record)
+            pixels = torch.from_numpy(image)[None]
+            self._patch_memo[key] = [
+                cut_patch(pixels, target["masks"][k].bool(), int(target["labels"][k]))
+                for k in torch.nonzero(target["mask_valid"]).flatten().tolist()
+            ]
+        return self._patch_memo[key]
 
     def prepare(self, skip_bad: bool = False) -> list[dict]:
         """Preprocess every image now (fills the cache). With ``skip_bad`` an image that
