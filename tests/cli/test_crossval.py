@@ -38,12 +38,18 @@ def test_folds_keep_each_woman_in_one_test_fold(women: Path, tmp_path: Path) -> 
     assert set().union(*tests) == all_ids and sum(map(len, tests)) == len(all_ids)
 
 
-def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path: Path) -> None:
+def tiny_yaml(women: Path, tmp_path: Path, **train: object) -> Path:
+    """The tiny config at 96 px, the last checkpoint, and ``train`` settings."""
     config = tiny_config_dict(women, tmp_path / "cache")
     config["data"]["preprocess"]["image_size"] = 96
-    config["train"]["select"] = "last"
+    config["train"].update(select="last", **train)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path: Path) -> None:
+    path = tiny_yaml(women, tmp_path)
     out = tmp_path / "cv"
     args = ["crossval", path, "--data", women, "--folds", 2, "--out", out, "--device", "cpu"]
     first = cli(*args, "--fold", 1)
@@ -112,12 +118,7 @@ def test_summary_mean_and_spread_over_folds() -> None:
 def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     cli, women: Path, tmp_path: Path
 ) -> None:
-    config = tiny_config_dict(women, tmp_path / "cache")
-    config["data"]["preprocess"]["image_size"] = 96
-    config["train"]["select"] = "last"
-    config["train"]["seed"] = 7
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = tiny_yaml(women, tmp_path, seed=7)
     out = tmp_path / "cv"
     args = ["crossval", path, "--data", women, "--folds", 2, "--out", out, "--device", "cpu"]
     plain = cli(*args, "--fold", 0)

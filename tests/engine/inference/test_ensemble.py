@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mammorcnn.data.preprocess import PreprocessConfig, PreprocessRecord
 from mammorcnn.engine.inference.ensemble import check_member, load_members
 from mammorcnn.engine.inference.loading import LoadedModel
-from mammorcnn.engine.inference.predictor import PreparedImage, Predictor
+from mammorcnn.engine.inference.predictor import Predictor, PreparedImage
 from mammorcnn.errors import CheckpointError
-from mammorcnn.model import ModelConfig
+
+from .stubs import identity_item, stub_loaded
 
 SIZE = 64
 
@@ -35,31 +35,11 @@ class FixedModel(torch.nn.Module):
 
 
 def loaded(model: torch.nn.Module, name: str, size: int = SIZE, classes=("mass",)) -> LoadedModel:
-    return LoadedModel(
-        model,
-        ModelConfig.tiny(),
-        PreprocessConfig(image_size=size),
-        list(classes),
-        list(range(1, len(classes) + 1)),
-        Path(name),
-        torch.device("cpu"),
-        {},
-    )
+    return stub_loaded(model, name, size, classes)
 
 
 def item() -> PreparedImage:
-    record = PreprocessRecord(
-        original_shape=(SIZE, SIZE),
-        crop_box=(0, 0, SIZE, SIZE),
-        flipped=False,
-        orientation_source="none",
-        laterality=None,
-        resized_shape=(SIZE, SIZE),
-        pad=(0, 0),
-        image_size=SIZE,
-        intensity_range=(0.0, 1.0),
-    )
-    return PreparedImage(np.zeros((SIZE, SIZE), dtype=np.float32), record)
+    return identity_item(np.zeros((SIZE, SIZE), dtype=np.float32))
 
 
 def test_two_models_average_what_they_agree_on_and_halve_the_rest() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -109,37 +107,16 @@ class BrightSpotModel(torch.nn.Module):
 def test_predictor_maps_the_mirrored_view_back_before_merging() -> None:
     import numpy as np
 
-    from mammorcnn.data.preprocess import PreprocessConfig, PreprocessRecord
-    from mammorcnn.engine.inference.loading import LoadedModel
-    from mammorcnn.engine.inference.predictor import Predictor, PreparedImage
-    from mammorcnn.model import ModelConfig
+    from mammorcnn.engine.inference.predictor import Predictor
+
+    from .stubs import identity_item, stub_loaded
 
     size = 64
-    config = ModelConfig.tiny()
-    loaded = LoadedModel(
-        BrightSpotModel(),
-        config,
-        PreprocessConfig(image_size=size),
-        ["mass"],
-        [1],
-        Path("stub.safetensors"),
-        torch.device("cpu"),
-        {},
-    )
-    record = PreprocessRecord(
-        original_shape=(size, size),
-        crop_box=(0, 0, size, size),
-        flipped=False,
-        orientation_source="none",
-        laterality=None,
-        resized_shape=(size, size),
-        pad=(0, 0),
-        image_size=size,
-        intensity_range=(0.0, 1.0),
-    )
+    loaded = stub_loaded(BrightSpotModel(), size=size)
+    config = loaded.model_config
     image = np.zeros((size, size), dtype=np.float32)
     image[20, 30] = 1.0
-    item = PreparedImage(image, record)
+    item = identity_item(image)
 
     (plain,) = Predictor(loaded, score_threshold=0.5, test_time_flip=False).run([item])
     assert plain["scores"].tolist() == pytest.approx([0.9, 0.6])

@@ -13,7 +13,7 @@ model (``--weights``), or the merged detections would mix coordinates or labels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mammorcnn.engine.inference.loading import LoadedModel
@@ -40,8 +40,8 @@ def check_member(first: LoadedModel, member: LoadedModel) -> None:
 
 
 def load_members(
-    first: LoadedModel, paths: Sequence[str | Path], load
-) -> list[LoadedModel]:  # noqa: ANN001 - load: weights -> LoadedModel
+    first: LoadedModel, paths: Sequence[str | Path], load: Callable[[str | Path], LoadedModel]
+) -> list[LoadedModel]:
     """The other members of an ensemble, each loaded by ``load`` and checked against
     ``first``; the same file twice is refused (it would count one model's opinion twice)."""
     members: list[LoadedModel] = []
