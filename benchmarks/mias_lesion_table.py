@@ -117,7 +117,9 @@ def top_edge_false_positives(pooled_dir: Path, threshold: float) -> str:
             continue
         n_fp += 1
         n_top += cy < heights[r["image_id"]] / 10
-    return f"false positives in the top tenth of the film (pectoral muscle, labels): {n_top} of {n_fp}"
+    return (
+        f"false positives in the top tenth of the film (pectoral muscle, labels): {n_top} of {n_fp}"
+    )
 
 
 if __name__ == "__main__":
