@@ -7,7 +7,7 @@ batching, and masks mapped to full resolution a few detections at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mammorcnn.errors import CheckpointError
@@ -63,7 +63,8 @@ def load_ensemble(loaded, opts: DatasetRunOptions) -> list:  # noqa: ANN001 - Lo
     """The other models of ``opts.ensemble``, loaded like the first and checked against it."""
     from mammorcnn.engine.inference.ensemble import load_members
 
-    return load_members(loaded, opts.ensemble, lambda path: load_for_options(path, opts))
+    quiet = replace(opts, bf16_hint=False)  # the first model's load said it already
+    return load_members(loaded, opts.ensemble, lambda path: load_for_options(path, quiet))
 
 
 def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - LoadedModel, Predictor
