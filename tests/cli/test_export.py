@@ -27,11 +27,15 @@ SIZE = 128
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
-    """A weights file of a tiny model and the eager model itself (eval)."""
+@pytest.fixture(scope="module", params=[None, 0.5], ids=["nms", "nested"])
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, torch.nn.Module]:
+    """A weights file of a tiny model and the eager model itself (eval); also with the
+    nested-detection suppression, whose tensor operations must export too."""
     torch.manual_seed(0)
     config = tiny_config()
+    config.box_head.nested_thresh = request.param
     model = build_model(config).eval()
     # Spread the class scores so that detections are not near-ties of 0.5 (an untrained head):
     # a tie broken differently by two runtimes would reorder, not change, the detections.

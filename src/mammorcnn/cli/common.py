@@ -58,6 +58,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "time; default: the checkpoint's model.box_head.test_time_flip; docs/evaluation.md)",
     )
     parser.add_argument(
+        "--nested-thresh",
+        type=float,
+        metavar="T",
+        help="drop a detection when a higher-scoring one of its class covers more than T of "
+        "the smaller box (default: the checkpoint's model.box_head.nested_thresh; 1 turns it "
+        "off; docs/evaluation.md, 'Nested detections')",
+    )
+    parser.add_argument(
         "--ensemble",
         action="append",
         default=[],
@@ -93,6 +101,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         proposals=args.proposals,
         bf16=args.bf16,
         test_time_flip=args.test_time_flip,
+        nested_thresh=args.nested_thresh,
         ensemble=[str(path) for path in args.ensemble],
         cache_dir=cache_dir,
         preprocess_overrides=preprocess_overrides(args),

@@ -184,10 +184,20 @@ class BoxHeadConfig:
     # masks are score-weighted means), which removes false positives only one view sees.
     # Doubles inference time; not part of an exported model. docs/evaluation.md.
     test_time_flip: bool = False
+    # Inference: after NMS (and after merging flipped views), drop a detection when a
+    # higher-scoring one of its class covers more than this fraction of the smaller box
+    # (intersection over the smaller area): box-IoU NMS keeps a small box inside a large one,
+    # two marks on one finding, and one of them a false positive. None = off (the
+    # specification: NMS only). model/nested.py; docs/evaluation.md, "Nested detections".
+    nested_thresh: float | None = None
 
     def __post_init__(self) -> None:
         """IoU thresholds ordered within [0, 1]; a sample that can hold positives; a real FC."""
         _require("model.box_head.bg_iou_thresh", 0 <= self.bg_iou_thresh <= self.fg_iou_thresh <= 1)
+        _require(
+            "model.box_head.nested_thresh",
+            self.nested_thresh is None or 0 < self.nested_thresh <= 1,
+        )
         _require("model.box_head.positive_fraction", 0 < self.positive_fraction <= 1)
         _require("model.box_head.fc_dim", self.fc_dim >= 1)
 

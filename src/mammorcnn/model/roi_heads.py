@@ -14,6 +14,7 @@ from torchvision.models.detection.roi_heads import RoIHeads
 
 from mammorcnn.model.box_head import box_head_loss, with_background_deltas
 from mammorcnn.model.mask_head import mask_loss, mask_targets
+from mammorcnn.model.nested import not_nested
 
 
 class SpecRoIHeads(RoIHeads):
@@ -38,6 +39,7 @@ class SpecRoIHeads(RoIHeads):
         detections_per_img: int,
         box_smooth_l1_beta: float,
         mask_target_threshold: float,
+        nested_thresh: float | None = None,
     ) -> None:
         """Keyword-only: eleven of these are numbers, and a swapped pair would build a model."""
         super().__init__(
@@ -58,6 +60,8 @@ class SpecRoIHeads(RoIHeads):
         )
         self.box_smooth_l1_beta = box_smooth_l1_beta
         self.mask_target_threshold = mask_target_threshold
+        # Drop detections nested in a higher-scoring one (model/nested.py); None: NMS only.
+        self.nested_thresh = nested_thresh
 
     def forward(
         self,
@@ -77,6 +81,14 @@ class SpecRoIHeads(RoIHeads):
             boxes, scores, labels = self.postprocess_detections(
                 class_logits, with_background_deltas(box_regression), proposals, image_shapes
             )
+            if self.nested_thresh is not None:
+                keeps = [
+                    not_nested(b, s, lb, self.nested_thresh)
+                    for b, s, lb in zip(boxes, scores, labels)
+                ]
+                boxes = [b[k] for b, k in zip(boxes, keeps)]
+                scores = [s[k] for s, k in zip(scores, keeps)]
+                labels = [lb[k] for lb, k in zip(labels, keeps)]
             result = [
                 {"boxes": b, "labels": lb, "scores": s} for b, lb, s in zip(boxes, labels, scores)
             ]

@@ -85,3 +85,15 @@ def test_the_same_model_twice_is_refused() -> None:
     assert [m.path for m in members] == [Path("second.safetensors")]
     with pytest.raises(CheckpointError, match="already a member"):
         load_members(first, ["first"], lambda p: loaded(model, f"{p}.safetensors"))
+
+
+def test_views_nested_after_the_merge_are_dropped_when_the_checkpoint_asks() -> None:
+    # IoU 64 / 400 = 0.16: the merge keeps both; the small box lies wholly inside the big one
+    a = loaded(FixedModel([[10, 10, 30, 30]], [0.9]), "a.safetensors")
+    b = loaded(FixedModel([[12, 12, 20, 20]], [0.8]), "b.safetensors")
+    (both,) = Predictor(a, score_threshold=0.0, test_time_flip=False, ensemble=[b]).run([item()])
+    assert both["scores"].tolist() == pytest.approx([0.45, 0.4])
+    a.model_config.box_head.nested_thresh = 0.5
+    (one,) = Predictor(a, score_threshold=0.0, test_time_flip=False, ensemble=[b]).run([item()])
+    assert one["scores"].tolist() == pytest.approx([0.45])
+    assert one["boxes"].tolist() == [[10, 10, 30, 30]]

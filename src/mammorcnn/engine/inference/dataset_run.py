@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mammorcnn.errors import CheckpointError
+from mammorcnn.errors import CheckpointError, ConfigError
 
 # Masks of this many detections are mapped to full resolution at a time: a 4560x2864 boolean
 # mask is 13 MB, so evaluating 100 detections per image stays within ~200 MB.
@@ -30,6 +30,9 @@ class DatasetRunOptions:
     bf16: bool = False
     # Merge the up-down mirrored view (None: the checkpoint's model.box_head.test_time_flip).
     test_time_flip: bool | None = None
+    # Drop detections nested in a higher-scoring one beyond this overlap (None: the
+    # checkpoint's model.box_head.nested_thresh; 1 turns it off). model/nested.py.
+    nested_thresh: float | None = None
     # More weights (files or run folders) run on the same images, their detections merged
     # with the first model's (engine/inference/ensemble.py; docs/evaluation.md, "Ensembles").
     ensemble: list[str] = field(default_factory=list)
@@ -56,7 +59,20 @@ def load_for_options(weights: str | Path, opts: DatasetRunOptions):  # noqa: ANN
         bf16_hint=opts.bf16_hint,
     )
     check_preprocess_overrides(loaded, opts.preprocess_overrides)
+    if opts.nested_thresh is not None:
+        set_nested_thresh(loaded, opts.nested_thresh)
     return loaded
+
+
+def set_nested_thresh(loaded, threshold: float) -> None:  # noqa: ANN001 - LoadedModel
+    """Use ``threshold`` for the nested-detection suppression of a loaded model: in its RoI
+    heads (each view) and in its config (what the predictor applies after merging views)."""
+    if not 0 < threshold <= 1:
+        raise ConfigError(f"--nested-thresh must be within (0, 1], got {threshold}")
+    loaded.model_config.box_head.nested_thresh = threshold
+    heads = getattr(loaded.model, "roi_heads", None)
+    if heads is not None:
+        heads.nested_thresh = threshold
 
 
 def load_ensemble(loaded, opts: DatasetRunOptions) -> list:  # noqa: ANN001 - LoadedModel
@@ -87,6 +103,9 @@ def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - 
     settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
     if predictor.test_time_flip:
         settings["test_time_flip"] = True
+    nested = predictor.loaded.model_config.box_head.nested_thresh
+    if nested is not None:
+        settings["nested_thresh"] = nested
     if predictor.ensemble:
         settings["ensemble"] = [str(member.path) for member in predictor.ensemble]
     return settings

@@ -30,6 +30,7 @@ from mammorcnn.engine.inference.flip_merge import merge_views, mirror_vertically
 from mammorcnn.engine.inference.loading import LoadedModel
 from mammorcnn.engine.outputs import Detections
 from mammorcnn.errors import ConfigError, InputError
+from mammorcnn.model.nested import not_nested
 
 T = TypeVar("T")
 
@@ -222,8 +223,16 @@ class Predictor:
                 mirrored = member([image.flip(-2) for image in images])
                 for image, image_views, output in zip(images, views, mirrored):
                     image_views.append(mirror_vertically(output, image.shape[-2]))
-        limit = self.loaded.model_config.box_head.detections_per_img
-        return [merge_views(image_views, limit) for image_views in views]
+        box_head = self.loaded.model_config.box_head
+        merged = [merge_views(image_views, box_head.detections_per_img) for image_views in views]
+        if box_head.nested_thresh is None:
+            return merged
+        # each view's own detections were un-nested by the model; the merge can nest them again
+        keeps = [
+            not_nested(m["boxes"], m["scores"], m["labels"], box_head.nested_thresh)
+            for m in merged
+        ]
+        return [{key: value[keep] for key, value in m.items()} for m, keep in zip(merged, keeps)]
 
     def predict(self, items: Sequence[PreparedImage]) -> list[Detections]:
         """Detections in each item's original pixels."""
