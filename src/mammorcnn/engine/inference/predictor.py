@@ -229,8 +229,7 @@ class Predictor:
             return merged
         # each view's own detections were un-nested by the model; the merge can nest them again
         keeps = [
-            not_nested(m["boxes"], m["scores"], m["labels"], box_head.nested_thresh)
-            for m in merged
+            not_nested(m["boxes"], m["scores"], m["labels"], box_head.nested_thresh) for m in merged
         ]
         return [{key: value[keep] for key, value in m.items()} for m, keep in zip(merged, keeps)]
 
