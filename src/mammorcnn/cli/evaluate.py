@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--results",
         type=Path,
-        help="score a saved predictions.json (or COCO results list) instead of running a model",
+        action="append",
+        help="score a saved predictions.json (or COCO results list) instead of running a "
+        "model; repeatable: several files scored together, e.g. the folds of a "
+        "cross-validation (each image predicted by exactly one)",
     )
     parser.add_argument(
         "--out",

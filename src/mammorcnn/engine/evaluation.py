@@ -9,6 +9,7 @@ findings, and in ``out`` report.json, the plots, skipped.json and the review pag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,7 @@ def evaluate_dataset(
     data: Path,
     *,
     weights: Path | None = None,
-    results_file: Path | None = None,
+    results_file: Path | Sequence[Path] | None = None,
     out: Path | None = None,
     options: DatasetRunOptions | None = None,
     hit_rule: str = "center",
@@ -76,7 +77,8 @@ def evaluate_dataset(
     skipped: list[dict] = []
     if results_file is not None:
         results = read_results(results_file, gt, data)
-        source = str(results_file)
+        files = [results_file] if isinstance(results_file, str | Path) else list(results_file)
+        source = ", ".join(map(str, files))
     else:
         results, skipped = predict_dataset(weights, data, opts, out_dir=out)
         source = f"predictions of {', '.join(map(str, [weights, *opts.ensemble]))}"
@@ -101,7 +103,7 @@ def evaluate_dataset(
     if out is not None and html:
         from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
-        used = ("weights", weights) if results_file is None else ("results", results_file)
+        used = ("weights", weights) if results_file is None else ("results", source)
         sources = [used, ("data", data)]
         write_evaluation_page(out, report, gt, results, Path(data).parent, sources, True)
     return Evaluation(report, skipped, other_findings)

@@ -105,34 +105,53 @@ def _by_file(path: Path, data: dict, gt: dict, gt_root: Path) -> dict[int, int]:
                 path, f"images[{i}]: {entry['file']} is not an image of the ground truth"
             )
         mapping[entry["id"]] = gt_id
-    missing = sorted(set(gt_ids.values()) - set(mapping.values()))
-    if missing:
-        raise AnnotationError(
-            path,
-            f"{len(missing)} ground-truth image(s) were not predicted (first: id {missing[0]}); "
-            "run predict on every image of the set",
-        )
     return mapping
 
 
-def read_results(path: Path, gt: dict, gt_path: Path) -> list[dict]:
-    """COCO results from a bare list, or from a predictions file (ids mapped by file).
+def read_results(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> list[dict]:
+    """COCO results from bare lists, or from predictions files (ids mapped by file).
 
-    The entries themselves are checked later by the evaluator (ids, boxes, RLEs).
+    Several files are scored together (the folds of a cross-validation, each predicted on its
+    own): every ground-truth image must then be predicted by exactly one of the predictions
+    files. The entries themselves are checked later by the evaluator (ids, boxes, RLEs).
     """
-    data = _read(path)
-    if isinstance(data, list):
-        return data
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise AnnotationError(path, "neither a COCO results list nor a mammorcnn predictions file")
-    results, images = data.get("results"), data.get("images")
-    if not isinstance(results, list) or not isinstance(images, list):
-        raise AnnotationError(path, "'results' and 'images' must be lists")
-    mapping = _by_file(path, data, gt, Path(gt_path).parent)
-    out = []
-    for i, entry in enumerate(results):
-        image_id = entry.get("image_id") if isinstance(entry, dict) else None
-        if not isinstance(image_id, int) or image_id not in mapping:
-            raise AnnotationError(path, f"results[{i}]: image_id {image_id!r} not in 'images'")
-        out.append({**entry, "image_id": mapping[image_id]})
+    paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    out: list[dict] = []
+    predicted_by: dict[int, Path] = {}
+    for n, path in enumerate(paths):
+        if path.resolve() in {p.resolve() for p in paths[:n]}:
+            raise AnnotationError(path, "is given twice; each part of the set once")
+        data = _read(path)
+        if isinstance(data, list):
+            out += data
+            continue
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise AnnotationError(
+                path, "neither a COCO results list nor a mammorcnn predictions file"
+            )
+        results, images = data.get("results"), data.get("images")
+        if not isinstance(results, list) or not isinstance(images, list):
+            raise AnnotationError(path, "'results' and 'images' must be lists")
+        mapping = _by_file(path, data, gt, Path(gt_path).parent)
+        for gt_id in mapping.values():
+            if predicted_by.get(gt_id, path) != path:
+                raise AnnotationError(
+                    path,
+                    f"ground-truth image id {gt_id} was predicted in {predicted_by[gt_id]} too",
+                )
+            predicted_by[gt_id] = path
+        for i, entry in enumerate(results):
+            image_id = entry.get("image_id") if isinstance(entry, dict) else None
+            if not isinstance(image_id, int) or image_id not in mapping:
+                raise AnnotationError(path, f"results[{i}]: image_id {image_id!r} not in 'images'")
+            out.append({**entry, "image_id": mapping[image_id]})
+    if predicted_by:
+        missing = sorted({img["id"] for img in gt["images"]} - set(predicted_by))
+        if missing:
+            where = paths[0] if len(paths) == 1 else Path(gt_path)
+            raise AnnotationError(
+                where,
+                f"{len(missing)} ground-truth image(s) were not predicted (first: id "
+                f"{missing[0]}); run predict on every image of the set",
+            )
     return out
