@@ -5,9 +5,11 @@ they can be made again from any crossval folder (no image is read or copied):
 
     python benchmarks/mias_lesion_table.py CV_DIR ../shared/data/mini-mias-dev/Info.txt
     python benchmarks/mias_lesion_table.py CV_DIR INFO --pooled pooled-flip   # another evaluation
+    python benchmarks/mias_lesion_table.py CV_DIR INFO --pooled ../OTHER/pooled  # folds re-evaluated
 
-It reads CV_DIR/pooled/per_image.json (the pooled operating point at 1 FP/image) and
-CV_DIR/folds/foldK_test.json (which fold held each image), and prints Markdown.
+It reads POOLED/per_image.json (the pooled operating point at 1 FP/image) and POOLED/results.json
+(the pooled detections), CV_DIR/folds/foldK_test.json (which fold held each image) and
+CV_DIR/crossval.json (the data file), and prints Markdown.
 """
 
 from __future__ import annotations
@@ -93,14 +95,15 @@ def main() -> None:
         "- false positives per image at the operating point: "
         + ", ".join(f"{k} {sum(v) / len(v):.2f} ({len(v)} images)" for k, v in fp_by_tissue.items())
     )
-    print("- " + top_edge_false_positives(args.cv_dir / args.pooled, op["score_threshold"]))
+    pooled_dir = args.cv_dir / args.pooled
+    print("- " + top_edge_false_positives(args.cv_dir, pooled_dir, op["score_threshold"]))
 
 
-def top_edge_false_positives(pooled_dir: Path, threshold: float) -> str:
+def top_edge_false_positives(cv_dir: Path, pooled_dir: Path, threshold: float) -> str:
     """How many false positives at the operating point lie in the top tenth of the film,
     where MIAS's MLO views show the pectoral muscle and film labels (a false positive: a
     detection whose box centre lies in no mass's circle)."""
-    data = json.loads((pooled_dir.parent / "crossval.json").read_text())["data"]
+    data = json.loads((cv_dir / "crossval.json").read_text())["data"]
     coco = json.loads(Path(data).read_text())
     heights = {image["id"]: image["height"] for image in coco["images"]}
     circles = defaultdict(list)
