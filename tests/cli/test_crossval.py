@@ -138,3 +138,12 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     assert not (out / "fold1" / "run-member1").exists()  # only the asked fold
     zero = cli(*args, "--members", 0)
     assert zero.code == 2 and "--members" in zero.err
+    # the same fold evaluated again with nested detections dropped, nothing retrained
+    nested = cli(*args, "--fold", 0, "--nested-thresh", 0.5)
+    assert nested.code == 0, nested.err
+    assert (out / "fold0" / "run" / "trained.json").stat().st_mtime_ns == trained
+    kept = json.loads((out / "fold0" / "test-nested0.5" / "predictions.json").read_text())
+    assert kept["settings"]["nested_thresh"] == 0.5
+    assert len(kept["results"]) < len(single)
+    bad = cli(*args, "--nested-thresh", 2)
+    assert bad.code == 2 and "--nested-thresh" in bad.err

@@ -71,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the config's model.box_head.test_time_flip, into foldK/test and pooled)",
     )
     parser.add_argument(
+        "--nested-thresh",
+        type=float,
+        metavar="T",
+        help="evaluate with nested detections dropped beyond T (1: off) into foldK/test-nestedT "
+        "and pooled-nestedT, beside the plain evaluation (default: the config's "
+        "model.box_head.nested_thresh, into foldK/test and pooled)",
+    )
+    parser.add_argument(
         "--no-html", action="store_true", help="do not write the pooled review page report.html"
     )
     parser.add_argument(
@@ -89,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.metrics import HitRule
+    from mammorcnn.model.nested import check_threshold
 
     config_path, overrides = split_items(args.items)
     if config_path is None:
@@ -96,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if not config_path.is_file():
         raise ConfigError(f"{config_path}: no such config file")
     HitRule.parse(args.hit_rule)  # refuse a bad rule before hours of training
+    if args.nested_thresh is not None:
+        check_threshold(args.nested_thresh, "--nested-thresh")
     settings = CrossvalSettings(
         config=str(config_path),
         data=str(args.data),
@@ -109,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         bf16_hint=False,
         test_time_flip=args.test_time_flip,
+        nested_thresh=args.nested_thresh,
     )
     bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
     if bad:  # before any fold folder is made for its lock
@@ -130,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"folds {args.fold} done; run again when the others are, for the pooled report")
         return 0
     print(format_summary(summary))
-    suffix = evaluation_suffix(args.test_time_flip, args.members)
+    suffix = evaluation_suffix(args.test_time_flip, args.members, args.nested_thresh)
     print(
         f"\nper-fold reports in {args.out}/foldK/test{suffix}, pooled in {args.out}/pooled{suffix}"
     )

@@ -17,6 +17,9 @@ are evaluated again into ``foldK/test-flip/``, ``pooled-flip/`` and ``summary-fl
 (``-noflip`` for ``--no-test-time-flip``), beside the plain evaluation, so the two compare
 on the same models (`mammorcnn compare DIR/pooled DIR/pooled-flip`).
 
+``--nested-thresh T`` does the same for the suppression of nested detections
+(``foldK/test-nestedT``, ``pooled-nestedT``, ``summary-nestedT.json``).
+
 With ``--members N`` (a seed ensemble), every fold also trains ``foldK/run-member1`` ..
 ``run-member{N-1}``, the same config with ``train.seed`` raised by 1 .. N-1, and the N models
 of a fold are evaluated together (docs/evaluation.md, "Ensembles") into ``foldK/test-ensN``,
@@ -177,11 +180,16 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
     _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
 
 
-def evaluation_suffix(test_time_flip: bool | None, members: int = 1) -> str:
-    """The folder suffix of an evaluation of a seed ensemble (``-ensN``) and with test-time
-    flips forced on or off ('' for one model whose checkpoint's own setting decides)."""
+def evaluation_suffix(
+    test_time_flip: bool | None, members: int = 1, nested_thresh: float | None = None
+) -> str:
+    """The folder suffix of an evaluation of a seed ensemble (``-ensN``), with test-time flips
+    forced on or off (``-flip``, ``-noflip``) and with a nested-detection threshold
+    (``-nestedT``); '' for one model whose checkpoint's own settings decide."""
     ensemble = f"-ens{members}" if members > 1 else ""
-    return ensemble + {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
+    flip = {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
+    nested = "" if nested_thresh is None else f"-nested{nested_thresh:g}"
+    return ensemble + flip + nested
 
 
 def run_crossval(
@@ -212,7 +220,7 @@ def run_crossval(
     if bad:
         raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{settings.folds - 1}")
     member_overrides = _member_overrides(settings, members)
-    suffix = evaluation_suffix(options.test_time_flip, members)
+    suffix = evaluation_suffix(options.test_time_flip, members, options.nested_thresh)
     pooled_dir = out_dir / f"pooled{suffix}"
     reports, pooled_results = [], []
     for k, (train_json, test_json) in enumerate(fold_files):

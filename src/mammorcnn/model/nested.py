@@ -19,6 +19,16 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_area
 
+from mammorcnn.errors import ConfigError
+
+
+def check_threshold(value: float, option: str) -> float:
+    """``value`` if it is a usable threshold (within (0, 1]), else a ConfigError naming
+    ``option``: checked where it is given, before hours of training reach its use."""
+    if not 0 < value <= 1:
+        raise ConfigError(f"{option} must be within (0, 1], got {value}")
+    return value
+
 
 def not_nested(boxes: Tensor, scores: Tensor, labels: Tensor, threshold: float) -> Tensor:
     """Boolean mask of the detections to keep: those that no higher-scoring detection of the

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mammorcnn.errors import CheckpointError, ConfigError
+from mammorcnn.errors import CheckpointError
 
 # Masks of this many detections are mapped to full resolution at a time: a 4560x2864 boolean
 # mask is 13 MB, so evaluating 100 detections per image stays within ~200 MB.
@@ -67,9 +67,9 @@ def load_for_options(weights: str | Path, opts: DatasetRunOptions):  # noqa: ANN
 def set_nested_thresh(loaded, threshold: float) -> None:  # noqa: ANN001 - LoadedModel
     """Use ``threshold`` for the nested-detection suppression of a loaded model: in its RoI
     heads (each view) and in its config (what the predictor applies after merging views)."""
-    if not 0 < threshold <= 1:
-        raise ConfigError(f"--nested-thresh must be within (0, 1], got {threshold}")
-    loaded.model_config.box_head.nested_thresh = threshold
+    from mammorcnn.model.nested import check_threshold
+
+    loaded.model_config.box_head.nested_thresh = check_threshold(threshold, "--nested-thresh")
     heads = getattr(loaded.model, "roi_heads", None)
     if heads is not None:
         heads.nested_thresh = threshold
