@@ -27,15 +27,25 @@ SIZE = 128
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 
 
-@pytest.fixture(scope="module", params=[None, 0.5], ids=["nms", "nested"])
-def trained(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    """A weights file of a tiny model and the eager model itself (eval)."""
+    return _tiny_weights(tmp_path_factory, nested_thresh=None)
+
+
+@pytest.fixture(scope="module")
+def trained_nested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    """The same with nested detections dropped (model/nested.py), whose tensor operations
+    must export too: of the untrained model's nine nested boxes one or two are left."""
+    return _tiny_weights(tmp_path_factory, nested_thresh=0.5)
+
+
+def _tiny_weights(
+    tmp_path_factory: pytest.TempPathFactory, nested_thresh: float | None
 ) -> tuple[Path, torch.nn.Module]:
-    """A weights file of a tiny model and the eager model itself (eval); also with the
-    nested-detection suppression, whose tensor operations must export too."""
     torch.manual_seed(0)
     config = tiny_config()
-    config.box_head.nested_thresh = request.param
+    config.box_head.nested_thresh = nested_thresh
     model = build_model(config).eval()
     # Spread the class scores so that detections are not near-ties of 0.5 (an untrained head):
     # a tie broken differently by two runtimes would reorder, not change, the detections.
@@ -45,7 +55,7 @@ def trained(
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.8, 1.2)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    path = tmp_path_factory.mktemp("weights") / f"tiny-{nested_thresh}.safetensors"
     metadata = {
         "model_config": config_to_dict(config),
         "preprocess": PreprocessConfig(image_size=SIZE).to_dict(),
@@ -82,9 +92,10 @@ def assert_parity(ref: dict[str, np.ndarray], got: tuple[np.ndarray, ...]) -> No
     assert iou.min() > 0.98
 
 
-def test_onnx_matches_eager(trained: tuple[Path, torch.nn.Module], tmp_path: Path) -> None:
+@pytest.mark.parametrize("variant", ["trained", "trained_nested"])
+def test_onnx_matches_eager(variant: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
-    weights, model = trained
+    weights, model = request.getfixturevalue(variant)
     out = tmp_path / "model.onnx"
     assert main(["export", "--weights", str(weights), "--format", "onnx", str(out)]) == 0
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -94,8 +105,11 @@ def test_onnx_matches_eager(trained: tuple[Path, torch.nn.Module], tmp_path: Pat
     assert_parity(eager(model, image), tuple(got))
 
 
-def test_torchscript_matches_eager(trained: tuple[Path, torch.nn.Module], tmp_path: Path) -> None:
-    weights, model = trained
+@pytest.mark.parametrize("variant", ["trained", "trained_nested"])
+def test_torchscript_matches_eager(
+    variant: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    weights, model = request.getfixturevalue(variant)
     out = tmp_path / "model.pt"
     assert main(["export", "--weights", str(weights), "--format", "torchscript", str(out)]) == 0
     graph = torch.jit.load(str(out))
