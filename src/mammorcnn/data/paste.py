@@ -6,11 +6,14 @@ in her breast shows the model the same mass against other tissue, and turns lesi
 into positives (Ghiasi et al., "Simple Copy-Paste is a Strong Data Augmentation Method for
 Instance Segmentation", CVPR 2021, found the largest gains with the least data).
 
-Two things keep the paste from leaving a trace the model could learn instead of the lesion:
-the patch's edge is feathered (its alpha falls from 1 on the mask to 0 over ``FEATHER``
-pixels around it), and its intensity is shifted so that its rim matches the tissue
-it lands on. A patch only lands where it lies wholly in the image, almost wholly on breast
-pixels, and on no other lesion's box.
+Two things keep the paste from leaving a seam the model could learn instead of the lesion
+(a mini-MIAS lesion is a circle that holds tissue around the mass, so a plain paste shows a
+ring): the patch is cloned seamlessly in the manner of Poisson image editing (Perez et al.,
+2003), its intensity corrected by the harmonic function that makes its box's outer ring equal
+the tissue it lands on, which keeps the lesion's own structure and adopts the surrounding
+brightness; and its edge is feathered (its alpha falls from 1 on the mask to 0 over
+``FEATHER`` pixels around it). A patch only lands where it lies wholly in the image, almost
+wholly on breast pixels, and on no other lesion's box.
 
 torchvision has no copy-paste transform (its detection references show one only as an
 example for COCO batches, without blending), hence this module. It runs on the preprocessed
@@ -27,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.fft import dstn, idstn
+
+from mammorcnn.data.augment import boxes_from_masks
 
 # Width (model pixels) of the feathered edge on each side of the mask's outline.
 FEATHER = 4
@@ -184,12 +189,8 @@ class LesionPaste:
         mask = torch.zeros(image.shape[-2:], dtype=target["masks"].dtype)
         lesion = patch.mask & (region > 0)  # a lesion at the skin line ends there
         mask[y0 : y0 + h, x0 : x0 + w] = lesion.to(mask.dtype)
-        rows = torch.nonzero(lesion.any(1)).flatten()
-        cols = torch.nonzero(lesion.any(0)).flatten()
-        box = torch.tensor(
-            [[x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1]],
-            dtype=target["boxes"].dtype,
-        )
+        box = boxes_from_masks(mask[None], torch.zeros(1, 4), torch.ones(1, dtype=torch.bool))
+        box = box.to(target["boxes"].dtype)
         new = dict(target)
         new["boxes"] = torch.cat([target["boxes"], box])
         new["labels"] = torch.cat([target["labels"], torch.tensor([patch.label])])

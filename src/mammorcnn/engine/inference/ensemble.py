@@ -22,8 +22,8 @@ from mammorcnn.errors import CheckpointError
 
 def check_member(first: LoadedModel, member: LoadedModel) -> None:
     """Refuse a member whose inputs or classes mean something else than the first model's."""
-    if member.preprocess.to_dict() != first.preprocess.to_dict():
-        mine, theirs = member.preprocess.to_dict(), first.preprocess.to_dict()
+    mine, theirs = member.preprocess.to_dict(), first.preprocess.to_dict()
+    if mine != theirs:
         keys = sorted(k for k in mine if mine.get(k) != theirs.get(k))
         detail = ", ".join(f"{k} {mine.get(k)!r} against {theirs.get(k)!r}" for k in keys)
         raise CheckpointError(

@@ -118,9 +118,11 @@ def read_results(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> list[
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     out: list[dict] = []
     predicted_by: dict[int, Path] = {}
-    for n, path in enumerate(paths):
-        if path.resolve() in {p.resolve() for p in paths[:n]}:
+    seen: set[Path] = set()
+    for path in paths:
+        if path.resolve() in seen:
             raise AnnotationError(path, "is given twice; each part of the set once")
+        seen.add(path.resolve())
         data = _read(path)
         if isinstance(data, list):
             out += data
