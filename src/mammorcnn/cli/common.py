@@ -58,6 +58,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "time; default: the checkpoint's model.box_head.test_time_flip; docs/evaluation.md)",
     )
     parser.add_argument(
+        "--test-time-scales",
+        type=float,
+        nargs="+",
+        metavar="S",
+        help="also run the image rescaled by each S and merge the views, e.g. 1 1.25 (1 is "
+        "the image itself; default: the checkpoint's model.box_head.test_time_scales; "
+        "docs/evaluation.md, 'Test-time scales')",
+    )
+    parser.add_argument(
         "--nested-thresh",
         type=float,
         metavar="T",
@@ -101,6 +110,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         proposals=args.proposals,
         bf16=args.bf16,
         test_time_flip=args.test_time_flip,
+        test_time_scales=args.test_time_scales,
         nested_thresh=args.nested_thresh,
         ensemble=[str(path) for path in args.ensemble],
         cache_dir=cache_dir,

@@ -36,6 +36,9 @@ NORMS: tuple[str, ...] = get_args(Norm)
 #: (docs/architecture.md §2.1: P2..P5 from C2..C5, plus P6 for the largest masses).
 LEVEL_NAMES = ("p2", "p3", "p4", "p5", "p6")
 LEVEL_STRIDES = (4, 8, 16, 32, 64)
+# Test-time scales outside this range would shrink masses below the smallest anchors or cost
+# more than 9x the time of the plain view (model.box_head.test_time_scales).
+MIN_TEST_SCALE, MAX_TEST_SCALE = 0.5, 3.0
 
 
 @dataclass
@@ -184,6 +187,12 @@ class BoxHeadConfig:
     # masks are score-weighted means), which removes false positives only one view sees.
     # Doubles inference time; not part of an exported model. docs/evaluation.md.
     test_time_flip: bool = False
+    # Inference: the image scales the model also runs at, each view mapped back to the image
+    # and merged like the flipped one (1.0 is the image as preprocessed; (1.0, 1.25) adds a
+    # view enlarged 1.25x). A finding the model sees at one scale only is halved, as with the
+    # flip. Each scale costs about its square in time; with test_time_flip every scale is also
+    # flipped. Not part of an exported model. docs/evaluation.md, "Test-time scales".
+    test_time_scales: tuple[float, ...] = (1.0,)
     # Inference: after NMS (and after merging flipped views), drop a detection when a
     # higher-scoring one of its class covers more than this fraction of the smaller box
     # (intersection over the smaller area): box-IoU NMS keeps a small box inside a large one,
@@ -199,6 +208,11 @@ class BoxHeadConfig:
             self.nested_thresh is None or 0 < self.nested_thresh <= 1,
         )
         _require("model.box_head.positive_fraction", 0 < self.positive_fraction <= 1)
+        _require(
+            "model.box_head.test_time_scales",
+            len(self.test_time_scales) > 0
+            and all(MIN_TEST_SCALE <= s <= MAX_TEST_SCALE for s in self.test_time_scales),
+        )
         _require("model.box_head.fc_dim", self.fc_dim >= 1)
 
 

@@ -27,4 +27,12 @@ def load_model_for_export(weights: Path) -> tuple[nn.Module, int]:
             "merge them to get mammorcnn's detections (docs/evaluation.md, 'Test-time flips')",
             weights,
         )
+    if loaded.model_config.box_head.test_time_scales != (1.0,):
+        log.warning(
+            "%s merges views at the scales %s at test time (model.box_head.test_time_scales); "
+            "the exported graph is the plain model at scale 1 (docs/evaluation.md, "
+            "'Test-time scales')",
+            weights,
+            list(loaded.model_config.box_head.test_time_scales),
+        )
     return loaded.model, loaded.preprocess.image_size

@@ -30,6 +30,8 @@ class DatasetRunOptions:
     bf16: bool = False
     # Merge the up-down mirrored view (None: the checkpoint's model.box_head.test_time_flip).
     test_time_flip: bool | None = None
+    # Image scales to run and merge (None: the checkpoint's model.box_head.test_time_scales).
+    test_time_scales: list[float] | None = None
     # Drop detections nested in a higher-scoring one beyond this overlap (None: the
     # checkpoint's model.box_head.nested_thresh; 1 turns it off). model/nested.py.
     nested_thresh: float | None = None
@@ -95,6 +97,7 @@ def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - Lo
         opts.max_detections,
         test_time_flip=opts.test_time_flip,
         ensemble=load_ensemble(loaded, opts),
+        test_time_scales=opts.test_time_scales,
     )
 
 
@@ -103,6 +106,8 @@ def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - 
     settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
     if predictor.test_time_flip:
         settings["test_time_flip"] = True
+    if predictor.test_time_scales != (1.0,):
+        settings["test_time_scales"] = list(predictor.test_time_scales)
     nested = predictor.loaded.model_config.box_head.nested_thresh
     if nested is not None:
         settings["nested_thresh"] = nested

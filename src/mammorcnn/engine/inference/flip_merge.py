@@ -1,4 +1,5 @@
-"""Test-time flips: run the model on an image and on its up-down mirror, and merge the views.
+"""Test-time views: run the model on an image, its up-down mirror and rescaled copies, map
+each view's detections back onto the image, and merge the views.
 
 A false positive on film is often a chance arrangement of dense tissue that the model scores
 in one view and not in the mirrored one, while a mass looks like a mass either way up. Merging
@@ -6,6 +7,8 @@ the views the way weighted box fusion does (Solovyev et al., "Weighted boxes fus
 keeps what both views agree on at its full score and halves what only one view saw. The up-down
 mirror is the flip training already uses (``data.augment.vflip_prob``); left-right would put
 the chest wall on the right, which the model never saw (preprocessing puts it on the left).
+A rescaled view asks the same of scale: a mass stays a mass a little larger or smaller (the
+range training's ``data.augment.scale`` covers), while tissue patterns change their look.
 
 Written here rather than taken from the ``ensemble-boxes`` package because that package fuses
 normalised boxes only: it neither returns which detections formed a cluster (needed to fuse
@@ -17,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torchvision.ops import box_iou
 
 # Detections of two views overlapping at least this much (box IoU) are one finding. Above the
@@ -34,6 +38,34 @@ def mirror_vertically(output: dict[str, torch.Tensor], height: int) -> dict[str,
     result = {**output, "boxes": back}
     if "masks" in output:
         result["masks"] = output["masks"].flip(-2)
+    return result
+
+
+def rescale_image(image: torch.Tensor, scale: float) -> torch.Tensor:
+    """A (C, H, W) image resized by ``scale`` (rounded to whole pixels; bilinear, antialiased
+    when shrinking). The model pads any size to its stride, so the view needs no padding."""
+    height, width = image.shape[-2:]
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(
+        image[None], size=size, mode="bilinear", align_corners=False, antialias=scale < 1
+    )[0]
+
+
+def unscale_view(
+    output: dict[str, torch.Tensor], view_size: tuple[int, int], size: tuple[int, int]
+) -> dict[str, torch.Tensor]:
+    """A model output on a rescaled view of ``view_size`` (height, width), mapped back onto
+    the image of ``size``: box x by width/view width and y by height/view height, masks
+    resized bilinearly to the image."""
+    fy, fx = size[0] / view_size[0], size[1] / view_size[1]
+    result = {**output, "boxes": output["boxes"] * output["boxes"].new_tensor([fx, fy, fx, fy])}
+    masks = output.get("masks")
+    if masks is not None:
+        result["masks"] = (
+            F.interpolate(masks.float(), size=size, mode="bilinear", align_corners=False)
+            if len(masks)
+            else masks.new_zeros((0, masks.shape[1], *size))
+        )
     return result
 
 

@@ -26,10 +26,16 @@ import torch
 from mammorcnn.data.cache import dequantise, quantise
 from mammorcnn.data.io import read_image
 from mammorcnn.data.preprocess import PreprocessRecord, preprocess
-from mammorcnn.engine.inference.flip_merge import merge_views, mirror_vertically
+from mammorcnn.engine.inference.flip_merge import (
+    merge_views,
+    mirror_vertically,
+    rescale_image,
+    unscale_view,
+)
 from mammorcnn.engine.inference.loading import LoadedModel
 from mammorcnn.engine.outputs import Detections
 from mammorcnn.errors import ConfigError, InputError
+from mammorcnn.model.config import MAX_TEST_SCALE, MIN_TEST_SCALE
 from mammorcnn.model.nested import not_nested
 
 T = TypeVar("T")
@@ -133,6 +139,18 @@ def score_floor(model: torch.nn.Module, threshold: float) -> Iterator[None]:
         heads.score_thresh = original
 
 
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """Test-time scales as a tuple, refused (ConfigError) when empty or out of range."""
+    scales = tuple(float(s) for s in scales)
+    if not scales or not all(MIN_TEST_SCALE <= s <= MAX_TEST_SCALE for s in scales):
+        raise ConfigError(
+            "--test-time-scales (model.box_head.test_time_scales) must be one or more "
+            f"numbers within [{MIN_TEST_SCALE}, "
+            f"{MAX_TEST_SCALE}], got {list(scales)}"
+        )
+    return scales
+
+
 class Predictor:
     """The loaded model plus the inference settings: batching, score threshold, masks."""
 
@@ -145,6 +163,7 @@ class Predictor:
         with_masks: bool = True,
         test_time_flip: bool | None = None,
         ensemble: Sequence[LoadedModel] = (),
+        test_time_scales: Sequence[float] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
@@ -160,6 +179,11 @@ class Predictor:
         # None: what the checkpoint's config says (model.box_head.test_time_flip)
         config_flip = loaded.model_config.box_head.test_time_flip
         self.test_time_flip = config_flip if test_time_flip is None else test_time_flip
+        # None: the checkpoint's model.box_head.test_time_scales
+        scales = loaded.model_config.box_head.test_time_scales
+        self.test_time_scales = check_scales(
+            scales if test_time_scales is None else test_time_scales
+        )
         # More models on the same device, whose detections merge with this one's (ensemble.py)
         self.ensemble = list(ensemble)
 
@@ -210,19 +234,32 @@ class Predictor:
     def _forward(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict]:
         """The model's outputs, merged with those of the up-down mirrors and of the other
         models of an ensemble when asked (each model and each mirror is one view)."""
-        if not self.test_time_flip and not self.ensemble:
+        if not self.test_time_flip and not self.ensemble and self.test_time_scales == (1.0,):
             with score_floor(model, self.score_threshold):
                 return model(images)
         # No score floor: a merged score averages views, so a view's detection below the
         # threshold can still lift its finding above it.
         views: list[list[dict]] = [[] for _ in images]
         for member in [model, *(m.model for m in self.ensemble)]:
-            for image_views, output in zip(views, member(images)):
-                image_views.append(output)
-            if self.test_time_flip:
-                mirrored = member([image.flip(-2) for image in images])
-                for image, image_views, output in zip(images, views, mirrored):
-                    image_views.append(mirror_vertically(output, image.shape[-2]))
+            for scale in self.test_time_scales:
+                scaled = images if scale == 1.0 else [rescale_image(i, scale) for i in images]
+                outputs = member(scaled)
+                if self.test_time_flip:
+                    mirrored = member([image.flip(-2) for image in scaled])
+                    outputs = [
+                        view
+                        for image, output, mirror in zip(scaled, outputs, mirrored)
+                        for view in (output, mirror_vertically(mirror, image.shape[-2]))
+                    ]
+                per_image = len(outputs) // len(images)
+                for k, (image, image_views) in enumerate(zip(images, views)):
+                    for output in outputs[k * per_image : (k + 1) * per_image]:
+                        view_size = tuple(scaled[k].shape[-2:])
+                        image_views.append(
+                            output
+                            if scale == 1.0
+                            else unscale_view(output, view_size, tuple(image.shape[-2:]))
+                        )
         box_head = self.loaded.model_config.box_head
         merged = [merge_views(image_views, box_head.detections_per_img) for image_views in views]
         if box_head.nested_thresh is None:
