@@ -20,6 +20,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def float_list(text: str) -> list[float]:
+    """argparse type of comma-separated numbers such as ``1,1.25`` (one argument, so a
+    positional argument after the option is never read as one of them)."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float) -> None:
     """Options shared by predict and evaluate: device, batching, threshold, input settings."""
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
@@ -59,10 +68,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
     )
     parser.add_argument(
         "--test-time-scales",
-        type=float,
-        nargs="+",
-        metavar="S",
-        help="also run the image rescaled by each S and merge the views, e.g. 1 1.25 (1 is "
+        type=float_list,
+        metavar="S,S",
+        help="also run the image rescaled by each S and merge the views, e.g. 1,1.25 (1 is "
         "the image itself; default: the checkpoint's model.box_head.test_time_scales; "
         "docs/evaluation.md, 'Test-time scales')",
     )
