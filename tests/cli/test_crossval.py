@@ -147,3 +147,14 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     assert len(kept["results"]) < len(single)
     bad = cli(*args, "--nested-thresh", 2)
     assert bad.code == 2 and "--nested-thresh" in bad.err
+    # and with a rescaled view merged in, into its own folder
+    scaled = cli(*args, "--fold", 0, "--test-time-scales", "1,1.5")
+    assert scaled.code == 0, scaled.err
+    views = json.loads((out / "fold0" / "test-scales1_1.5" / "predictions.json").read_text())
+    assert views["settings"]["test_time_scales"] == [1.0, 1.5]
+    assert (
+        views["results"]
+        != json.loads((out / "fold0" / "test" / "predictions.json").read_text())["results"]
+    )
+    bad = cli(*args, "--test-time-scales", "0.1")
+    assert bad.code == 2 and "--test-time-scales" in bad.err

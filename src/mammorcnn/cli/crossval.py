@@ -17,7 +17,7 @@ import logging
 from contextlib import ExitStack
 from pathlib import Path
 
-from mammorcnn.cli.common import positive_int
+from mammorcnn.cli.common import float_list, positive_int
 from mammorcnn.cli.train import split_items
 from mammorcnn.errors import ConfigError
 
@@ -79,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model.box_head.nested_thresh, into foldK/test and pooled)",
     )
     parser.add_argument(
+        "--test-time-scales",
+        type=float_list,
+        metavar="S,S",
+        help="evaluate with the views rescaled by each S merged (e.g. 1,1.25) into "
+        "foldK/test-scales1_1.25 and pooled-scales1_1.25, beside the plain evaluation "
+        "(default: the config's model.box_head.test_time_scales, into foldK/test and pooled)",
+    )
+    parser.add_argument(
         "--no-html", action="store_true", help="do not write the pooled review page report.html"
     )
     parser.add_argument(
@@ -96,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from mammorcnn.engine.folder_lock import folder_lock
     from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+    from mammorcnn.engine.inference.predictor import check_scales
     from mammorcnn.engine.metrics import HitRule
     from mammorcnn.model.nested import check_threshold
 
@@ -107,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     HitRule.parse(args.hit_rule)  # refuse a bad rule before hours of training
     if args.nested_thresh is not None:
         check_threshold(args.nested_thresh, "--nested-thresh")
+    if args.test_time_scales is not None:
+        check_scales(args.test_time_scales)
     settings = CrossvalSettings(
         config=str(config_path),
         data=str(args.data),
@@ -121,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         bf16_hint=False,
         test_time_flip=args.test_time_flip,
         nested_thresh=args.nested_thresh,
+        test_time_scales=args.test_time_scales,
     )
     bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
     if bad:  # before any fold folder is made for its lock
@@ -142,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"folds {args.fold} done; run again when the others are, for the pooled report")
         return 0
     print(format_summary(summary))
-    suffix = evaluation_suffix(args.test_time_flip, args.members, args.nested_thresh)
+    suffix = evaluation_suffix(
+        args.test_time_flip, args.members, args.nested_thresh, args.test_time_scales
+    )
     print(
         f"\nper-fold reports in {args.out}/foldK/test{suffix}, pooled in {args.out}/pooled{suffix}"
     )

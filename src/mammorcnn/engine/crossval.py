@@ -181,15 +181,22 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
 
 
 def evaluation_suffix(
-    test_time_flip: bool | None, members: int = 1, nested_thresh: float | None = None
+    test_time_flip: bool | None,
+    members: int = 1,
+    nested_thresh: float | None = None,
+    test_time_scales: list[float] | None = None,
 ) -> str:
     """The folder suffix of an evaluation of a seed ensemble (``-ensN``), with test-time flips
-    forced on or off (``-flip``, ``-noflip``) and with a nested-detection threshold
-    (``-nestedT``); '' for one model whose checkpoint's own settings decide."""
+    forced on or off (``-flip``, ``-noflip``), with a nested-detection threshold
+    (``-nestedT``) and with test-time scales (``-scales1_1.25``); '' for one model whose
+    checkpoint's own settings decide."""
     ensemble = f"-ens{members}" if members > 1 else ""
     flip = {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
     nested = "" if nested_thresh is None else f"-nested{nested_thresh:g}"
-    return ensemble + flip + nested
+    scales = (
+        "" if test_time_scales is None else "-scales" + "_".join(f"{s:g}" for s in test_time_scales)
+    )
+    return ensemble + flip + nested + scales
 
 
 def run_crossval(
@@ -220,7 +227,9 @@ def run_crossval(
     if bad:
         raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{settings.folds - 1}")
     member_overrides = _member_overrides(settings, members)
-    suffix = evaluation_suffix(options.test_time_flip, members, options.nested_thresh)
+    suffix = evaluation_suffix(
+        options.test_time_flip, members, options.nested_thresh, options.test_time_scales
+    )
     pooled_dir = out_dir / f"pooled{suffix}"
     reports, pooled_results = [], []
     for k, (train_json, test_json) in enumerate(fold_files):
