@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from mammorcnn.data import generate_phantom_dataset
-from mammorcnn.engine.crossval import summarise, write_folds
+from mammorcnn.engine.crossval import write_folds
+from mammorcnn.engine.crossval_summary import format_summary_markdown, summarise
 from mammorcnn.engine.metrics import evaluate_predictions
 
 from .conftest import tiny_config_dict
@@ -73,6 +74,8 @@ def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path:
     assert json.loads((out / "pooled" / "results.json").read_text()) == results
     assert "pooled" in result.out and "fold 1" in result.out and "pooled 95% CI" in result.out
     assert summary["pooled_confidence_intervals"]["unit"] == "patient_id"
+    pooled_row = f"| **pooled** | **{summary['pooled']['sensitivities'][0]:.3f}** |"
+    assert pooled_row in (out / "summary.md").read_text()  # the table for a paper or docs/
     # the same trained folds evaluated again with test-time flips, beside the plain figures
     flip = cli(*args, "--test-time-flip")
     assert flip.code == 0, flip.err
@@ -86,6 +89,7 @@ def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path:
     assert flip_results != results  # a merged view changes the scores
     assert json.loads((out / "summary.json").read_text()) == summary  # the plain one is kept
     assert "pooled-flip" in flip.out
+    assert (out / "summary-flip.md").read_text().startswith("FROC sensitivity")
     # other settings in the same folder are refused, naming what changed
     other = cli(*args[:-2], "--out", out, "--seed", 3)
     assert other.code == 2 and "seed" in other.err
@@ -113,6 +117,17 @@ def test_summary_mean_and_spread_over_folds() -> None:
     assert over["sens@1"]["mean"] == 0.75
     assert over["mean_dice"] == {"mean": 0.6, "std": 0.0, "n": 1}  # a fold without a value
     assert over["mask_ap"] == {"mean": None, "std": None, "n": 0}
+    table = format_summary_markdown(summary, title="`cv`").splitlines()
+    assert table[0] == "FROC sensitivity at false positives per image, `cv`"
+    assert table[2] == "|  | 0.5 | 1 | mean | box AP | mask AP | Dice | masses / images |"
+    assert all(line.count("|") == 9 for line in table[2:])  # 8 columns in every row
+    assert table[4] == "| fold 0 | 0.000 | 0.500 | 0.250 | 0.500 | n/a | 0.60 | 2 / 4 |"
+    assert table[5] == "| fold 1 | 1.000 | 1.000 | 1.000 | 0.500 | n/a | n/a | 2 / 4 |"
+    pooled = "| **pooled** | **0.500** | **0.750** | **0.625** | **0.500** | **n/a** | **0.60** |"
+    assert table[6] == pooled + " 2 / 4 |"
+    assert table[7] == "| mean of folds | 0.500 | 0.750 | 0.625 | 0.500 | n/a | 0.60 |  |"
+    assert table[8] == "| sd of folds | 0.707 | 0.354 | 0.530 | 0.000 | n/a | 0.00 |  |"
+    assert len(table) == 9  # no interval row or note without a bootstrap
 
 
 def test_members_train_seed_apart_and_evaluate_as_one_ensemble(

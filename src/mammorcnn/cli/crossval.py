@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
     from mammorcnn.engine.crossval import (
         CrossvalSettings,
         evaluation_suffix,
-        format_summary,
         run_crossval,
     )
+    from mammorcnn.engine.crossval_summary import format_summary
     from mammorcnn.engine.folder_lock import folder_lock
     from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions

@@ -11,6 +11,7 @@ lesion. Layout of the output folder (docs/training.md, "Cross-validation"):
     pooled/                report.json, report.html, froc.png and results.json of all folds'
                            detections together
     summary.json           per fold, pooled, mean and spread
+    summary.md             the same as a Markdown table, for a paper or docs/
 
 With test-time flips asked for at evaluation (``--test-time-flip``), the same trained folds
 are evaluated again into ``foldK/test-flip/``, ``pooled-flip/`` and ``summary-flip.json``
@@ -33,11 +34,11 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mammorcnn.atomic import atomic_write_bytes
+from mammorcnn.engine.crossval_summary import format_summary_markdown, summarise
 from mammorcnn.errors import ConfigError
 
 log = logging.getLogger("mammorcnn.crossval")
@@ -270,86 +271,6 @@ def run_crossval(
         write_evaluation_page(pooled_dir, pooled, gt, pooled_results, data_dir, sources)
     summary = summarise(reports, pooled)
     _write_json(out_dir / SUMMARY_FILE.replace(".json", f"{suffix}.json"), summary)
+    markdown = format_summary_markdown(summary, title=f"`{out_dir.name}`{suffix}")
+    atomic_write_bytes(out_dir / f"summary{suffix}.md", markdown.encode())
     return summary
-
-
-def _figures(report: dict) -> dict:
-    coco = report.get("coco") or {}
-
-    def ap(kind: str, key: str) -> float | None:
-        metrics = coco.get(kind) or {}
-        return metrics.get(key)
-
-    return {
-        "n_images": report["n_images"],
-        "n_lesions": report["n_lesions"],
-        "sensitivities": report["froc"]["sensitivities"],
-        "mean_sensitivity": report["froc"]["mean_sensitivity"],
-        "box_ap": ap("bbox", "AP"),
-        "mask_ap": ap("segm", "AP"),
-        "mean_dice": report["dice"]["mean_dice"],
-    }
-
-
-def _spread(values: list[float | None]) -> dict:
-    """Mean and sample standard deviation over the folds that have a value."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return {"mean": None, "std": None, "n": 0}
-    std = statistics.stdev(present) if len(present) > 1 else 0.0
-    return {"mean": statistics.fmean(present), "std": std, "n": len(present)}
-
-
-def summarise(reports: list[dict], pooled: dict) -> dict:
-    """Per-fold figures, the pooled report's, and the mean and spread over folds."""
-    folds = [_figures(r) for r in reports]
-    rates = pooled["froc"]["fp_rates"]
-    over = {
-        f"sens@{rate:g}": _spread([f["sensitivities"][i] for f in folds])
-        for i, rate in enumerate(rates)
-    }
-    for key in ("mean_sensitivity", "box_ap", "mask_ap", "mean_dice"):
-        over[key] = _spread([f[key] for f in folds])
-    summary = {"fp_rates": rates, "folds": folds, "pooled": _figures(pooled), "over_folds": over}
-    if pooled.get("froc_without_other_findings"):
-        summary["pooled_without_other_findings"] = pooled["froc_without_other_findings"]
-    if pooled.get("confidence_intervals"):
-        summary["pooled_confidence_intervals"] = pooled["confidence_intervals"]
-    return summary
-
-
-def format_summary(summary: dict) -> str:
-    """Per fold, pooled and mean +- sd as a terminal table."""
-    rates = summary["fp_rates"]
-
-    def cell(v: float | None) -> str:
-        return "  n/a " if v is None else f"{v:6.3f}"
-
-    head = "              " + "".join(f"{r:>7g}" for r in rates) + "   mean  boxAP maskAP  Dice"
-    lines = ["FROC sensitivity at FP/image", head]
-    rows = [(f"fold {k}", f) for k, f in enumerate(summary["folds"])]
-    rows.append(("pooled", summary["pooled"]))
-    for name, f in rows:
-        values = [*f["sensitivities"], f["mean_sensitivity"], f["box_ap"], f["mask_ap"]]
-        lines.append(
-            f"{name:<12} "
-            + " ".join(cell(v) for v in [*values, f["mean_dice"]])
-            + f"  ({f['n_lesions']} lesions, {f['n_images']} images)"
-        )
-    over = summary["over_folds"]
-    keys = [f"sens@{r:g}" for r in rates] + ["mean_sensitivity", "box_ap", "mask_ap", "mean_dice"]
-    lines.append("mean of folds " + " ".join(cell(over[k]["mean"]) for k in keys))
-    lines.append("sd of folds   " + " ".join(cell(over[k]["std"]) for k in keys))
-    ci = summary.get("pooled_confidence_intervals")
-    if ci:
-        froc_ci = ci["froc"]
-        lines.append("pooled 95% CI " + " ".join(cell(v) for v in froc_ci["lower"]))
-        lines.append("              " + " ".join(cell(v) for v in froc_ci["upper"]))
-        lines.append(f"  (bootstrap over {ci['n_units']} women, {ci['n_resamples']} resamples)")
-    other = summary.get("pooled_without_other_findings")
-    if other:
-        lines.append(
-            f"pooled without the {other['n_images_left_out']} images with only other findings "
-            + " ".join(cell(v) for v in other["sensitivities"])
-        )
-    return "\n".join(lines)
