@@ -40,9 +40,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
     parser.add_argument(
         "--score-threshold",
         type=float,
-        default=score_threshold,
         help=f"keep detections with at least this score (default {score_threshold})",
     )
+    # None above tells an explicit --score-threshold from the default (predict refuses it
+    # beside --operating-point); score_threshold() resolves it.
+    parser.set_defaults(default_score_threshold=score_threshold)
     parser.add_argument(
         "--max-detections",
         type=int,
@@ -115,7 +117,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
     return DatasetRunOptions(
         device=args.device,
         batch_size=args.batch_size,
-        score_threshold=args.score_threshold,
+        score_threshold=score_threshold(args),
         max_detections=args.max_detections,
         proposals=args.proposals,
         bf16=args.bf16,
@@ -127,6 +129,12 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         preprocess_overrides=preprocess_overrides(args),
         skip_bad=args.skip_bad,
     )
+
+
+def score_threshold(args: argparse.Namespace) -> float:
+    """--score-threshold as given, else the command's default."""
+    given = args.score_threshold
+    return args.default_score_threshold if given is None else given
 
 
 def preprocess_overrides(args: argparse.Namespace) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from mammorcnn.cli.common import add_model_arguments, run_options, warnings_as_log
@@ -39,6 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_model_arguments(parser, score_threshold=0.5)
+    parser.add_argument(
+        "--operating-point",
+        type=Path,
+        metavar="REPORT",
+        help="take the score threshold from an evaluation's report.json (evaluate's, or a "
+        "crossval's pooled/report.json): the threshold of its --fp-per-image point",
+    )
+    parser.add_argument(
+        "--fp-per-image",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="with --operating-point: the false positives per image of the point, one the "
+        "report lists (default 1)",
+    )
     parser.add_argument(
         "--skip-bad",
         action="store_true",
@@ -114,8 +130,9 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    operating_point = resolve_operating_point(args)
     remote = open_dicomweb(args)
-    options = run_options(args)
+    options = replace(run_options(args), operating_point=operating_point)
     run = predict_files(
         args.weights,
         args.inputs,
@@ -132,6 +149,26 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
         print(f"stored {len(run.pushed.stored)} SEG(s); {len(run.pushed.kept)} already stored")
     print(
         f"{len(run.images)} image(s), {len(run.results)} detection(s) with score >= "
-        f"{args.score_threshold:g}; {len(run.skipped)} skipped; outputs in {args.out}"
+        f"{options.score_threshold:g}; {len(run.skipped)} skipped; outputs in {args.out}"
     )
     return 0
+
+
+def resolve_operating_point(args: argparse.Namespace) -> dict | None:
+    """With --operating-point, set args.score_threshold from the report and return where it
+    came from (recorded in predictions.json); None without it."""
+    from mammorcnn.engine.metrics.operating_point import threshold_from_report
+
+    if args.operating_point is None:
+        return None
+    if args.score_threshold is not None:
+        raise ConfigError(
+            "--score-threshold and --operating-point both set the threshold; give one"
+        )
+    threshold = threshold_from_report(args.operating_point, args.fp_per_image)
+    args.score_threshold = threshold
+    print(
+        f"score threshold {threshold:.4g}: the {args.fp_per_image:g} FP/image point of "
+        f"{args.operating_point}"
+    )
+    return {"report": str(args.operating_point), "fp_per_image": args.fp_per_image}

@@ -25,6 +25,9 @@ class DatasetRunOptions:
     batch_size: int = 1
     # FROC sweeps every threshold, so evaluation keeps every detection by default.
     score_threshold: float = 0.0
+    # Where score_threshold came from when predict took it from an evaluation's FROC
+    # ({"report": path, "fp_per_image": F}; engine/metrics/operating_point.py), else None.
+    operating_point: dict | None = None
     max_detections: int | None = None
     proposals: int | None = None
     bf16: bool = False
@@ -104,6 +107,8 @@ def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - Lo
 def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - Predictor
     """The inference settings a predictions file records (and a PACS push's identity)."""
     settings = {"score_threshold": opts.score_threshold, "max_detections": opts.max_detections}
+    if opts.operating_point is not None:
+        settings["operating_point"] = opts.operating_point
     if predictor.test_time_flip:
         settings["test_time_flip"] = True
     if predictor.test_time_scales != (1.0,):
