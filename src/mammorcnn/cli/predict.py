@@ -130,9 +130,8 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    operating_point = resolve_operating_point(args)
+    options = with_operating_point(run_options(args), args)
     remote = open_dicomweb(args)
-    options = replace(run_options(args), operating_point=operating_point)
     run = predict_files(
         args.weights,
         args.inputs,
@@ -154,21 +153,21 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
     return 0
 
 
-def resolve_operating_point(args: argparse.Namespace) -> dict | None:
-    """With --operating-point, set args.score_threshold from the report and return where it
-    came from (recorded in predictions.json); None without it."""
+def with_operating_point(options, args: argparse.Namespace):  # noqa: ANN001, ANN201
+    """The run options with --operating-point's threshold and its source (recorded in
+    predictions.json); unchanged without it."""
     from mammorcnn.engine.metrics.operating_point import threshold_from_report
 
     if args.operating_point is None:
-        return None
+        return options
     if args.score_threshold is not None:
         raise ConfigError(
             "--score-threshold and --operating-point both set the threshold; give one"
         )
     threshold = threshold_from_report(args.operating_point, args.fp_per_image)
-    args.score_threshold = threshold
     print(
         f"score threshold {threshold:.4g}: the {args.fp_per_image:g} FP/image point of "
         f"{args.operating_point}"
     )
-    return {"report": str(args.operating_point), "fp_per_image": args.fp_per_image}
+    source = {"report": str(args.operating_point), "fp_per_image": args.fp_per_image}
+    return replace(options, score_threshold=threshold, operating_point=source)

@@ -109,7 +109,6 @@ def format_summary_markdown(summary: dict, title: str = "") -> str:
     """Per fold, pooled (bold), its 95% interval, and the mean and sd of the folds as one
     Markdown table; sensitivities at 3 decimals, Dice at 2, n/a where a fold has no value."""
     rates = summary["fp_rates"]
-    width = len(rates) + 4
 
     def cell(v: float | None, digits: int = 3) -> str:
         return "n/a" if v is None else f"{v:.{digits}f}"
@@ -125,7 +124,7 @@ def format_summary_markdown(summary: dict, title: str = "") -> str:
 
     head = [*(f"{r:g}" for r in rates), "mean", "box AP", "mask AP", "Dice", "masses / images"]
     lines = [f"FROC sensitivity at false positives per image, {title}", ""] if title else []
-    lines += [row(["", *head]), "|" + "---|" * (width + 2)]
+    lines += [row(["", *head]), "|" + "---|" * (len(head) + 1)]
     for k, f in enumerate(summary["folds"]):
         lines.append(row([f"fold {k}", *cells(_values(f)), count(f)]))
     pooled = summary["pooled"]
