@@ -52,6 +52,15 @@ def test_compare_two_reports(cli, phantoms: Path, tmp_path: Path) -> None:
     assert diff["difference"] == pytest.approx(-n_first / n)
     assert diff["lower"] == pytest.approx(-n_first / n_woman) and diff["upper"] == 0.0
     assert compared["rows"][0]["difference_vs_first"] is None
+    # B found every lesion but image 1's: those are the discordant ones, all one way.
+    pairs = compared["rows"][1]["lesions_vs_first"]
+    stem = Path(gt["images"][0]["file_name"]).stem
+    names = [stem] if n_first == 1 else [f"{stem}#{k}" for k in range(1, n_first + 1)]
+    assert (pairs["both"], pairs["only_first"], pairs["only_other"]) == (n - n_first, n_first, 0)
+    assert pairs["only_first_lesions"] == sorted(names) and pairs["neither"] == 0
+    assert pairs["p_value"] == pytest.approx(min(1.0, 2 * 0.5**n_first))
+    assert f"only by 1 {n_first} ({', '.join(sorted(names))})" in result.out
+    assert compared["rows"][0]["lesions_vs_first"] is None
     assert (out / "compare.html").is_file() and (out / "compare_froc.png").is_file()
     chromium = find_chromium()
     if chromium is None:
@@ -59,6 +68,7 @@ def test_compare_two_reports(cli, phantoms: Path, tmp_path: Path) -> None:
     with Browser(chromium) as browser:
         page = browser.open((out / "compare.html").as_uri())
         assert page.js("document.querySelectorAll('tbody tr').length") >= 2
+        assert "only by 1" in page.js("document.body.innerText")
         assert page.all_images_load() == []
         assert page.errors() == []
 

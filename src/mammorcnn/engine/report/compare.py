@@ -2,7 +2,7 @@
 
 A table of FROC sensitivities with their intervals, one FROC plot, compare.html, and for each
 report after the first the paired bootstrap of its sensitivity at 1 FP/image minus the first's
-(docs/evaluation.md). Reports must carry the same ground-truth fingerprint: numbers computed on
+and the lesions found by one and not the other (docs/evaluation.md). Reports must carry the same ground-truth fingerprint: numbers computed on
 different images or lesions cannot be compared, so that is an error naming both files.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.metrics.plots import _png
 from mammorcnn.engine.report.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_difference
 from mammorcnn.engine.report.html import esc, meta_table, num, page, table
+from mammorcnn.engine.report.lesion_pairs import LesionPairs, pair_lesions
 from mammorcnn.engine.report.review import PER_IMAGE_FILE, samples_of
 from mammorcnn.errors import InputError
 
@@ -98,10 +99,11 @@ def compare(
     for ev in evaluations:
         f = ev.report["froc"]
         ci = (ev.report.get("confidence_intervals") or {}).get("froc") or {}
-        diff = None
+        diff = lesions = None
         if ev is not first and first.records is not None and ev.records is not None:
             diff = paired_difference(samples_of(first.records), samples_of(ev.records),
                                      DIFF_FP_RATE, n_resamples, seed)  # fmt: skip
+            lesions = asdict(pair_lesions(first.records, ev.records))
         rows.append({
             "label": ev.label,
             "report": str(ev.path),
@@ -111,6 +113,7 @@ def compare(
             "upper": ci.get("upper"),
             "mean_sensitivity": f["mean_sensitivity"],
             "difference_vs_first": diff,
+            "lesions_vs_first": lesions,
         })  # fmt: skip
     return {
         "fingerprint": _fingerprint(first),
@@ -138,7 +141,24 @@ def format_compare(result: dict) -> str:
     b = result["paired_bootstrap"]
     lines.append(f"diff@1: sensitivity at 1 FP/image minus the first report's; paired bootstrap "
                  f"over women, {b['n_resamples']} resamples, seed {b['seed']}")  # fmt: skip
+    for k, row in enumerate(result["rows"][1:], start=2):
+        if row["lesions_vs_first"] is not None:
+            lines.append(f"lesions, {k} vs 1: " + lesion_pairs_text(row["lesions_vs_first"], k))
     return "\n".join(lines)
+
+
+def lesion_pairs_text(pairs: dict, k: int) -> str:
+    """One line: the four outcomes, the discordant lesions by name, McNemar's p."""
+    p = LesionPairs(**pairs)
+
+    def named(names: list[str]) -> str:
+        return f" ({', '.join(names)})" if names else ""
+
+    return (
+        f"found by both {p.both}, only by 1 {p.only_first}{named(p.only_first_lesions)}, "
+        f"only by {k} {p.only_other}{named(p.only_other_lesions)}, by neither {p.neither}; "
+        f"exact McNemar p = {p.p_value:.3g} (each at its own 1 FP/image point)"
+    )
 
 
 def froc_plot(evaluations: Sequence[Evaluation]) -> bytes:
@@ -196,7 +216,11 @@ def write_compare(out_dir: Path, evaluations: Sequence[Evaluation], result: dict
         + f"<p class='small'>Difference: sensitivity at 1 FP/image minus the first report's, "
         f"with a paired percentile bootstrap over women ({b['n_resamples']} resamples, seed "
         f"{b['seed']}; docs/evaluation.md).</p>"
-        f"<div class='plots'><img src='{PLOT_FILE}' alt='FROC curves'></div>"
+        + "".join(f"<p>Lesions, {k} ({esc(row['label'])}) vs 1: "
+                  f"{esc(lesion_pairs_text(row['lesions_vs_first'], k))}</p>"
+                  for k, row in enumerate(result["rows"][1:], start=2)
+                  if row["lesions_vs_first"] is not None)
+        + f"<div class='plots'><img src='{PLOT_FILE}' alt='FROC curves'></div>"
     )  # fmt: skip
     atomic_write_bytes(out / PAGE_FILE, page("mammorcnn comparison", body).encode("utf-8"))
     return out / PAGE_FILE
