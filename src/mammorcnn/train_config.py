@@ -96,6 +96,14 @@ class TrainConfig:
     # validation sets, where the best of a few noisy values picks noise; docs/training.md,
     # "Small sets").
     select: Literal["best", "last"] = "best"
+    # Exponential moving average of the weights (0 = off): after every optimiser step
+    # average = decay * average + (1 - decay) * weights. Validation and
+    # checkpoints/best.safetensors (what evaluate/predict --weights RUN use) then hold the
+    # average, smoother than one step's weights where a small set makes every step noisy; the
+    # step checkpoints keep the raw weights and carry the average in their state file, so a
+    # resume is exact. 0.99 averages about the last 100 steps (docs/training.md, "Weight
+    # averaging").
+    ema_decay: float = 0.0
     # Each training image with at least one lesion appears this many times per epoch (images
     # without lesions once): more lesion-bearing steps when lesions are rare. 1 = plain epochs.
     lesion_repeat: int = 1
@@ -152,6 +160,8 @@ class TrainConfig:
             raise ConfigError("train.grad_clip_norm must be > 0 or null (no clipping)")
         if list(self.lr_steps) != sorted(self.lr_steps) or any(s < 0 for s in self.lr_steps):
             raise ConfigError(f"train.lr_steps must be increasing epochs >= 0: {self.lr_steps}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"train.ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.select not in ("best", "last"):
             raise ConfigError(f"train.select must be best or last, got {self.select!r}")
         if not all(0 <= b < 1 for b in self.betas):

@@ -44,5 +44,11 @@ def test_two_gloo_processes_train_in_sync_and_write_once(tmp_path: Path) -> None
     assert names == ["best.safetensors", "step-00000002.safetensors", "step-00000002.state.pt"]
     weights, _ = load_weights(run_dir / "checkpoints" / "step-00000002.safetensors")
     assert all(torch.equal(weights[k], p0[k]) for k in p0)
+    # Both ranks kept the same weight average, and best.safetensors is it, not the weights.
+    e0, e1 = (torch.load(tmp_path / f"rank{r}" / "ema.pt") for r in (0, 1))
+    assert all(torch.equal(e0[k], e1[k]) for k in e0)
+    best, _ = load_weights(run_dir / "checkpoints" / "best.safetensors")
+    assert all(torch.equal(best[k], e0[k]) for k in e0)
+    assert any(not torch.equal(best[k], p0[k]) for k in p0)
     assert [e["step"] for e in read_log(run_dir)] == [1, 2]
     assert len(list((run_dir / "tensorboard").iterdir())) == 1

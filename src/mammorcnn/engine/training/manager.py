@@ -30,6 +30,7 @@ from mammorcnn.engine.checkpoint import (
     save_state,
     save_weights,
 )
+from mammorcnn.engine.training.ema import WEIGHTS_KEY as EMA_WEIGHTS_KEY
 from mammorcnn.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -132,11 +133,13 @@ class CheckpointManager:
             return Loaded(ckpt, weights, metadata, state)
         return None
 
-    def repair_best(self, best_step: int | None) -> None:
+    def repair_best(self, best_step: int | None, averaged: bool = False) -> None:
         """Rewrite best.safetensors from checkpoint `best_step` if a crash came in between.
 
         best.safetensors is written after the checkpoint that records the new best value; if
-        the run died in between, the record and the file disagree and the file is rebuilt.
+        the run died in between, the record and the file disagree and the file is rebuilt:
+        from the step's weights, or with `averaged` (train.ema_decay) from the weight average
+        in the step's state file.
         """
         if best_step is None:
             return
@@ -149,6 +152,8 @@ class CheckpointManager:
         source = self.paths(best_step).weights
         if current != best_step and source.is_file():
             weights, metadata = load_weights(source)
+            if averaged:
+                weights = load_state(self.paths(best_step).state)[EMA_WEIGHTS_KEY]
             self.save_best(weights, metadata)
             log.warning("rebuilt %s from %s", self.best_path.name, source.name)
 

@@ -19,8 +19,10 @@ def pack_state(
     scaler: torch.amp.GradScaler,
     position: dict[str, Any],
     rng: list[dict],
+    extra: dict | None = None,
 ) -> dict:
-    """Everything but the weights (which go to safetensors); `rng` holds one entry per rank."""
+    """Everything but the weights (which go to safetensors); `rng` holds one entry per rank;
+    `extra`: further entries (the weight average of train.ema_decay)."""
     return {
         **{key: position[key] for key in POSITION_KEYS},
         "optimizer": optimizer.state_dict(),
@@ -28,6 +30,7 @@ def pack_state(
         "scaler": scaler.state_dict(),
         "rng": rng,
         "world_size": len(rng),
+        **(extra or {}),
     }
 
 

@@ -25,6 +25,7 @@ from mammorcnn.engine import graceful_stop
 from mammorcnn.engine.checkpoint import check_compatible
 from mammorcnn.engine.training import distributed as D
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
+from mammorcnn.engine.training.ema import averaged_weights, ema_state, make_ema, restore_ema
 from mammorcnn.engine.training.loader import (
     ResumableSampler,
     batches_per_epoch,
@@ -86,6 +87,7 @@ class Trainer:
                 self.model, device_ids=ids, find_unused_parameters=config.ddp_find_unused_parameters
             )
         self.optimizer = build_optimizer(self.model, config)
+        self.ema = make_ema(self.model, config.ema_decay)  # None when off
         self.sampler = ResumableSampler(train_set, self.info, config.seed)
         self.steps_per_epoch = batches_per_epoch(train_set, self.info, config.batch_size)
         self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
@@ -115,7 +117,7 @@ class Trainer:
             self.manager.prepare()
             if resume:
                 self.manager.set_aside_newer(self.step)
-                self.manager.repair_best(self.best["step"])
+                self.manager.repair_best(self.best["step"], averaged=self.ema is not None)
         D.barrier(self.info)
         self.runlog = RunLog(
             self.run_dir, self.info.is_main, self.cfg.tensorboard, self.step if resume else None
@@ -125,7 +127,7 @@ class Trainer:
                 self._stop_if_requested()
                 self._train_epoch()
                 self.epoch, self.batch = self.epoch + 1, 0
-                D.broadcast_buffers(self.model, self.info)
+                self._sync_buffers()
                 metrics = self._validate()
                 self._save(metrics)
         except BaseException as error:
@@ -176,6 +178,8 @@ class Trainer:
         for images, targets in bar:
             where = f"step {self.step + 1} (epoch {self.epoch + 1}, batch {self.batch + 1})"
             losses = self.runner.run(images, targets, where)
+            if losses is not None and self.ema is not None:  # a skipped batch changed nothing
+                self.ema.update_parameters(self.model)
             self.scheduler.step()  # also after a skipped batch: the schedule follows the plan
             self.step, self.batch = self.step + 1, self.batch + 1
             for key, value in (losses or {}).items():
@@ -185,7 +189,7 @@ class Trainer:
                 window.clear()
             every = cfg.checkpoint_every_steps
             if every and self.step % every == 0 and self.batch < self.steps_per_epoch:
-                D.broadcast_buffers(self.model, self.info)
+                self._sync_buffers()
                 self._save(None, epoch_end=False)
             self._stop_if_requested()
 
@@ -196,7 +200,7 @@ class Trainer:
         if not signum:
             return
         if self.saved_step != self.step:
-            D.broadcast_buffers(self.model, self.info)
+            self._sync_buffers()
             self._save(None, epoch_end=False)
         raise graceful_stop.stopped(
             signum,
@@ -227,11 +231,12 @@ class Trainer:
             return None
         if self.epoch % every != 0 and self.epoch != self.cfg.epochs:
             return None
-        self.model.eval()
+        model = self._selected_model()
+        model.eval()
         with torch.no_grad():
-            metrics = D.mean_metrics(self.evaluate(self.model), self.info)
+            metrics = D.mean_metrics(self.evaluate(model), self.info)
             if self.overlays is not None and self.cfg.tb_overlays and self.runlog.writer:
-                self.runlog.images(self.step, self.overlays(self.model, self.cfg.tb_overlays))
+                self.runlog.images(self.step, self.overlays(model, self.cfg.tb_overlays))
         self.wrapped.train()
         self.metrics = metrics
         self.runlog.record("val", self.step, self.epoch, metrics)
@@ -253,13 +258,17 @@ class Trainer:
                 self.best = {"metric": name, "value": float(metrics[name]), "step": self.step}
         if self.info.is_main:
             parts = (self.optimizer, self.scheduler, self.runner.scaler)
-            state = pack_state(*parts, self._position(), rng)
+            extra = ema_state(self.ema) if self.ema is not None else None
+            state = pack_state(*parts, self._position(), rng, extra)
             clean = {k: (v if math.isfinite(v) else None) for k, v in (metrics or {}).items()}
             meta = {**self.metadata, "epoch": self.epoch, "metrics": clean}
             weights = self.model.state_dict()
             self.manager.save(self.step, weights, meta, state)
             if improved:
-                self.manager.save_best(weights, {**meta, "step": self.step, "best": self.best})
+                chosen = self._selected_model().state_dict()
+                averaged = {"ema_decay": self.cfg.ema_decay} if self.ema is not None else {}
+                best_meta = {**meta, "step": self.step, "best": self.best, **averaged}
+                self.manager.save_best(chosen, best_meta)
         D.barrier(self.info)
         self.saved_step = self.step
         if self.cfg.select == "best" and metrics is not None and name not in metrics:
@@ -274,6 +283,18 @@ class Trainer:
             return False
         old = self.best["value"]
         return old is None or (value > old if self.cfg.best_mode == "max" else value < old)
+
+    def _sync_buffers(self) -> None:
+        """Rank 0's buffers (BatchNorm statistics) on every rank, the average's too: each rank
+        averages its own statistics, and validation and the saved files must agree."""
+        D.broadcast_buffers(self.model, self.info)
+        if self.ema is not None:
+            D.broadcast_buffers(self.ema.module, self.info)
+
+    def _selected_model(self) -> nn.Module:
+        """What validation sees and best.safetensors holds: the weight average when
+        train.ema_decay is on, else the model itself."""
+        return self.ema.module if self.ema is not None else self.model
 
     def _last_good(self) -> str:
         complete = self.manager.complete()
@@ -300,6 +321,10 @@ class Trainer:
             position[k] for k in ("epoch", "batch_in_epoch", "step")
         )
         self.best, self.runner.skipped = position["best"], position["skipped_batches"]
+        if self.ema is not None:
+            restore_ema(self.ema, loaded.state, loaded.checkpoint.state)
+        elif averaged_weights(loaded.state) is not None:
+            log.warning("the run kept a weight average; train.ema_decay=0 now drops it")
         self.saved_step = self.step
         if len(rng) == self.info.world_size:
             restore_rng(rng[self.info.rank])
