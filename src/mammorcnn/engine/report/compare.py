@@ -2,8 +2,9 @@
 
 A table of FROC sensitivities with their intervals, one FROC plot, compare.html, and for each
 report after the first the paired bootstrap of its sensitivity at 1 FP/image minus the first's
-and the lesions found by one and not the other (docs/evaluation.md). Reports must carry the same ground-truth fingerprint: numbers computed on
-different images or lesions cannot be compared, so that is an error naming both files.
+and the lesions found by one and not the other (docs/evaluation.md). Reports must carry the
+same ground-truth fingerprint: numbers computed on different images or lesions cannot be
+compared, so that is an error naming both files.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from mammorcnn.engine.checkpoint import (
     save_state,
     save_weights,
 )
-from mammorcnn.engine.training.ema import WEIGHTS_KEY as EMA_WEIGHTS_KEY
+from mammorcnn.engine.training.ema import averaged_weights
 from mammorcnn.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class CheckpointManager:
         if current != best_step and source.is_file():
             weights, metadata = load_weights(source)
             if averaged:
-                weights = load_state(self.paths(best_step).state)[EMA_WEIGHTS_KEY]
+                weights = averaged_weights(load_state(self.paths(best_step).state))
             self.save_best(weights, metadata)
             log.warning("rebuilt %s from %s", self.best_path.name, source.name)
 
