@@ -1,12 +1,13 @@
-"""Milliseconds per training sample of the data pipeline, with and without copy-paste.
+"""Milliseconds per training sample of the data pipeline, with and without an augmentation.
 
     .venv/bin/python benchmarks/bench_augment.py src/mammorcnn/configs/mini-mias.yaml \
-        mias/all.json --samples 64 --runs 5
+        mias/all.json --samples 64 --runs 5 [--vary elastic_prob=0,1]
 
 Builds the training set of CONFIG on a COCO file as ``mammorcnn train`` does (cache on, the
 config's augmentation), fills the cache first, then times ``dataset[i]`` over the same
-``--samples`` indices for each ``paste_prob`` in ``--paste`` (default 0 and 1), interleaved so
-that the shared machine's load falls on every variant alike (benchmarks/_common.py). With
+``--samples`` indices for each value of one ``data.augment`` field (``--vary FIELD=V1,V2``,
+default ``paste_prob=0,1``), interleaved so that the shared machine's load falls on every
+variant alike (benchmarks/_common.py). With
 ``paste_prob`` 1 every sample gets a pasted lesion, so the difference of the two is the cost
 of one paste including what the extra lesion costs the augmentation after it. The step time
 it adds is about ``paste_prob x batch size x`` that difference. One thread, as the recipe's
@@ -33,7 +34,9 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="COCO JSON of training images with masks")
     parser.add_argument("--samples", type=int, default=64, help="samples per timed run")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per variant")
-    parser.add_argument("--paste", default="0,1", help="paste_prob values (default 0,1)")
+    parser.add_argument(
+        "--vary", default="paste_prob=0,1", help="FIELD=V1,V2: data.augment values to compare"
+    )
     args = parser.parse_args()
 
     from mammorcnn.config import load_config
@@ -41,10 +44,13 @@ def main() -> None:
 
     torch.set_num_threads(1)
     config = load_config(args.config)
-    probs = [float(p) for p in args.paste.split(",")]
+    field, _, values = args.vary.partition("=")
+    if not hasattr(config.data.augment, field) or not values:
+        parser.error(f"--vary {args.vary}: expected FIELD=V1,V2 with a data.augment field")
+    probs = [float(v) for v in values.split(",")]
     sets = {}
     for prob in probs:
-        augment = replace(config.data.augment, paste_prob=prob)
+        augment = replace(config.data.augment, **{field: prob})
         sets[prob] = CocoMammoDataset(args.data, replace(config.data, augment=augment), True)
     first = sets[probs[0]]
     first.prepare()  # decode and cache every image once, as the first epoch would
@@ -54,7 +60,7 @@ def main() -> None:
         return lambda: [dataset[i] for i in indices]
 
     torch.manual_seed(0)
-    stats = interleaved({f"paste_prob {p:g}": task(sets[p]) for p in probs}, args.runs, 1)
+    stats = interleaved({f"{field} {p:g}": task(sets[p]) for p in probs}, args.runs, 1)
     print(machine_line(1))
     for name, s in stats.items():
         print(

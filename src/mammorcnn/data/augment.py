@@ -1,10 +1,10 @@
 """Training augmentation: torchvision.transforms.v2 on image, boxes and masks together.
 
-Geometric transforms (flips, RandomAffine) move the ``tv_tensors`` Image, BoundingBoxes and
-Mask in one call; afterwards every box is re-derived from its (moved) mask, because the
-box of a rotated box is larger than the box of the rotated lesion. Boxes that became
-degenerate (lesion rotated or shifted out of the frame) are removed with their labels, masks
-and ``mask_valid`` by ``SanitizeBoundingBoxes``. Intensity transforms touch the image only.
+Geometric transforms (flips, RandomAffine, an optional elastic deformation) move the
+``tv_tensors`` Image, BoundingBoxes and Mask in one call; afterwards every box is re-derived
+from its (moved) mask, because the box of a rotated box is larger than the box of the
+rotated lesion. Boxes that became degenerate (lesion rotated or shifted out of the frame)
+are removed with their labels, masks and ``mask_valid`` by ``SanitizeBoundingBoxes``. Intensity transforms touch the image only.
 Evaluation never augments (the dataset applies this only when ``train=True``).
 """
 
@@ -18,6 +18,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from mammorcnn.data.crop import LesionCrop
+from mammorcnn.data.elastic import SmoothElastic
 from mammorcnn.errors import ConfigError
 
 
@@ -64,6 +65,15 @@ class AugmentConfig:
     # crop: more positives on more backgrounds from few lesions (data/paste.py; docs/training.md,
     # "Copy-paste"). 0 = off.
     paste_prob: float = 0.0
+    # Probability of a smooth elastic deformation after the affine (data/elastic.py), so
+    # lesion outlines and tissue change shape (compression differs between exposures). 0 = off.
+    elastic_prob: float = 0.0
+    # Its strength: the root-mean-square offset of a pixel, in model pixels.
+    elastic_px: float = 4.0
+    # Its smoothness: the offsets vary over about this many model pixels (Gaussian sigma of
+    # the random field). Below about 16 px at 512-px images, tissue strands turn wavy like
+    # seen through water, which no film shows; 32 bends masses and strands plausibly.
+    elastic_sigma_px: float = 32.0
 
     def __post_init__(self) -> None:
         probs = (self.hflip_prob, self.vflip_prob)
@@ -81,6 +91,10 @@ class AugmentConfig:
             raise ConfigError("augment.crop_lesion_prob must be in [0, 1]")
         if not 0 <= self.paste_prob <= 1:
             raise ConfigError("augment.paste_prob must be in [0, 1]")
+        if not 0 <= self.elastic_prob <= 1:
+            raise ConfigError("augment.elastic_prob must be in [0, 1]")
+        if self.elastic_px < 0 or self.elastic_sigma_px <= 0:
+            raise ConfigError("augment.elastic_px must be >= 0 and elastic_sigma_px > 0")
         self.scale = (float(self.scale[0]), float(self.scale[1]))
         self.gamma = (float(self.gamma[0]), float(self.gamma[1]))
 
@@ -135,19 +149,21 @@ class Augmentation:
         self.crop = (
             LesionCrop(config.crop_size, config.crop_lesion_prob) if config.crop_size else None
         )
-        self.geometric = v2.Compose(
-            [
-                v2.RandomHorizontalFlip(config.hflip_prob),
-                v2.RandomVerticalFlip(config.vflip_prob),
-                v2.RandomAffine(
-                    degrees=config.rotation_degrees,
-                    translate=(config.translate, config.translate),
-                    scale=config.scale,
-                    interpolation=v2.InterpolationMode.BILINEAR,  # masks always use nearest
-                    fill=0,
-                ),
-            ]
-        )
+        geometric: list[v2.Transform] = [
+            v2.RandomHorizontalFlip(config.hflip_prob),
+            v2.RandomVerticalFlip(config.vflip_prob),
+            v2.RandomAffine(
+                degrees=config.rotation_degrees,
+                translate=(config.translate, config.translate),
+                scale=config.scale,
+                interpolation=v2.InterpolationMode.BILINEAR,  # masks always use nearest
+                fill=0,
+            ),
+        ]
+        if config.elastic_prob > 0 and config.elastic_px > 0:
+            elastic = SmoothElastic(config.elastic_px, config.elastic_sigma_px)
+            geometric.append(v2.RandomApply([elastic], p=config.elastic_prob))
+        self.geometric = v2.Compose(geometric)
         self.sanitize = v2.SanitizeBoundingBoxes(
             min_size=config.min_box_size, labels_getter=_per_instance
         )
