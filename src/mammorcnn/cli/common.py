@@ -87,6 +87,22 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "off; docs/evaluation.md, 'Nested detections')",
     )
     parser.add_argument(
+        "--contralateral-weight",
+        type=float,
+        metavar="W",
+        help="lower each detection by W times the score of a detection at the mirrored place "
+        "of the same woman's other breast, same view (0 turns it off; default: the "
+        "checkpoint's model.box_head.contralateral_weight; docs/evaluation.md, "
+        "'Contralateral suppression')",
+    )
+    parser.add_argument(
+        "--contralateral-radius",
+        type=float,
+        metavar="R",
+        help="how far apart the two places may be, as a Gaussian's sigma in breast widths "
+        "(default: the checkpoint's model.box_head.contralateral_radius)",
+    )
+    parser.add_argument(
         "--ensemble",
         action="append",
         default=[],
@@ -124,6 +140,8 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         test_time_flip=args.test_time_flip,
         test_time_scales=args.test_time_scales,
         nested_thresh=args.nested_thresh,
+        contralateral_weight=args.contralateral_weight,
+        contralateral_radius=args.contralateral_radius,
         ensemble=[str(path) for path in args.ensemble],
         cache_dir=cache_dir,
         preprocess_overrides=preprocess_overrides(args),

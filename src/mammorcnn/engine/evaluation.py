@@ -79,6 +79,7 @@ def evaluate_dataset(
         results = read_results(results_file, gt, data)
         files = [results_file] if isinstance(results_file, str | Path) else list(results_file)
         source = ", ".join(map(str, files))
+        results = rescored_contralateral(results, gt, files, data, opts)
     else:
         results, skipped = predict_dataset(weights, data, opts, out_dir=out)
         source = f"predictions of {', '.join(map(str, [weights, *opts.ensemble]))}"
@@ -107,3 +108,33 @@ def evaluate_dataset(
         sources = [used, ("data", data)]
         write_evaluation_page(out, report, gt, results, Path(data).parent, sources, True)
     return Evaluation(report, skipped, other_findings)
+
+
+def rescored_contralateral(
+    results: list[dict], gt: dict, files: list, data: Path, opts: DatasetRunOptions
+) -> list[dict]:
+    """Saved results with the contralateral rule applied when the options ask for it, always
+    from the scores before any rule (a predictions file made with the rule keeps them), so
+    ``--contralateral-weight 0`` shows the results without it. Needs predictions.json files:
+    their preprocessing records map boxes to the breast."""
+    from mammorcnn.engine.inference.contralateral import suppress_results
+    from mammorcnn.engine.inference.dataset_run import contralateral_settings
+    from mammorcnn.engine.inference.predictions_file import read_records
+
+    if opts.contralateral_weight is None and opts.contralateral_radius is None:
+        return results
+    weight, radius = contralateral_settings(opts)
+    before = [
+        {key: value for key, value in entry.items() if key != "score_before_contralateral"}
+        | {"score": entry.get("score_before_contralateral", entry.get("score"))}
+        for entry in results
+    ]
+    if weight == 0:
+        return before
+    records = read_records(files, gt, data)
+    if not records:
+        raise ConfigError(
+            "--contralateral-weight with --results needs predictions.json files (their "
+            "preprocessing records map boxes to the breast), not bare COCO results"
+        )
+    return suppress_results(before, gt["images"], records, weight, radius)

@@ -199,6 +199,17 @@ class BoxHeadConfig:
     # two marks on one finding, and one of them a false positive. None = off (the
     # specification: NMS only). model/nested.py; docs/evaluation.md, "Nested detections".
     nested_thresh: float | None = None
+    # Inference over a set of images (evaluate, crossval, predict): lower each detection's
+    # score by how strongly the same woman's other breast, in the same view, has a detection
+    # of its class at the mirrored place: score * (1 - weight * support), support the other
+    # score times a Gaussian of the distance. Dense tissue, the pectoral muscle and film
+    # labels are roughly symmetric, masses are not. 0 = off (the specification: each image
+    # alone). engine/inference/contralateral.py; docs/evaluation.md, "Contralateral
+    # suppression".
+    contralateral_weight: float = 0.0
+    # The Gaussian's sigma, in breast coordinates (the breast's box is the unit square,
+    # chest wall at x = 0): 0.1 is a tenth of the breast's width and height.
+    contralateral_radius: float = 0.1
 
     def __post_init__(self) -> None:
         """IoU thresholds ordered within [0, 1]; a sample that can hold positives; a real FC."""
@@ -208,6 +219,8 @@ class BoxHeadConfig:
             self.nested_thresh is None or 0 < self.nested_thresh <= 1,
         )
         _require("model.box_head.positive_fraction", 0 < self.positive_fraction <= 1)
+        _require("model.box_head.contralateral_weight", 0 <= self.contralateral_weight <= 1)
+        _require("model.box_head.contralateral_radius", 0 < self.contralateral_radius < 10)
         _require(
             "model.box_head.test_time_scales",
             len(self.test_time_scales) > 0

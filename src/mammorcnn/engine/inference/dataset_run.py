@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mammorcnn.errors import CheckpointError
+from mammorcnn.errors import CheckpointError, ConfigError
 
 # Masks of this many detections are mapped to full resolution at a time: a 4560x2864 boolean
 # mask is 13 MB, so evaluating 100 detections per image stays within ~200 MB.
@@ -38,6 +38,13 @@ class DatasetRunOptions:
     # Drop detections nested in a higher-scoring one beyond this overlap (None: the
     # checkpoint's model.box_head.nested_thresh; 1 turns it off). model/nested.py.
     nested_thresh: float | None = None
+    # Lower detections the same woman's other breast repeats, by this weight (None: the
+    # checkpoint's model.box_head.contralateral_weight; 0 turns it off). Needs the set's
+    # patient_id; engine/inference/contralateral.py.
+    contralateral_weight: float | None = None
+    # Its Gaussian's sigma in breast coordinates (None: the checkpoint's
+    # model.box_head.contralateral_radius).
+    contralateral_radius: float | None = None
     # More weights (files or run folders) run on the same images, their detections merged
     # with the first model's (engine/inference/ensemble.py; docs/evaluation.md, "Ensembles").
     ensemble: list[str] = field(default_factory=list)
@@ -116,9 +123,29 @@ def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - 
     nested = predictor.loaded.model_config.box_head.nested_thresh
     if nested is not None:
         settings["nested_thresh"] = nested
+    weight, radius = contralateral_settings(opts, predictor.loaded)
+    if weight > 0:
+        settings["contralateral"] = {"weight": weight, "radius": radius}
     if predictor.ensemble:
         settings["ensemble"] = [str(member.path) for member in predictor.ensemble]
     return settings
+
+
+def contralateral_settings(opts: DatasetRunOptions, loaded=None) -> tuple[float, float]:  # noqa: ANN001
+    """(weight, radius) of the contralateral suppression: the options, else the checkpoint's
+    (without a checkpoint, as for saved results: the config's defaults)."""
+    from mammorcnn.engine.inference.contralateral import check_settings
+    from mammorcnn.model.config import BoxHeadConfig
+
+    box_head = loaded.model_config.box_head if loaded is not None else BoxHeadConfig()
+    weight, radius = opts.contralateral_weight, opts.contralateral_radius
+    weight = box_head.contralateral_weight if weight is None else weight
+    radius = box_head.contralateral_radius if radius is None else radius
+    try:
+        check_settings(weight, radius)
+    except ValueError as error:
+        raise ConfigError(f"--contralateral-weight/--contralateral-radius: {error}") from None
+    return weight, radius
 
 
 def predict_dataset(
@@ -157,7 +184,7 @@ def predict_dataset(
     skipped = dataset.prepare(skip_bad=True) if opts.skip_bad else []
     predictor = predictor_for(loaded, opts)
     labels = {k + 1: cid for k, cid in enumerate(loaded.category_ids)}
-    results, images = [], []
+    results, images, records = [], [], {}
     starts = range(0, len(dataset), opts.batch_size)
     for start in tqdm(starts, desc="evaluate", disable=None if progress is None else not progress):
         indices = range(start, min(start + opts.batch_size, len(dataset)))
@@ -170,7 +197,14 @@ def predict_dataset(
                 results += coco_results(info["id"], det, labels)
             source = resolve_image_path(info["file_name"], dataset.root)
             images.append(image_entry(info["id"], source, item.record, None, {}, n))
+            records[info["id"]] = item.record
         stop_if_requested(f"after {len(images)} of {len(dataset)} image(s); nothing written yet")
+    weight, radius = contralateral_settings(opts, loaded)
+    if weight > 0:
+        from mammorcnn.engine.inference.contralateral import suppress_results
+
+        infos = [dataset.image_info(i) for i in range(len(dataset))]
+        results = suppress_results(results, infos, records, weight, radius)
     if out_dir is not None:
         settings = run_settings(opts, predictor)
         write_predictions(Path(out_dir) / FILE_NAME, images, results, loaded, settings)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mammorcnn.engine.inference.dataset_run import (
     DatasetRunOptions,
+    contralateral_settings,
     load_for_options,
     predictor_for,
     run_settings,
@@ -62,8 +63,9 @@ def predict_files(
     from mammorcnn.engine.folder_lock import claim_output_folder
     from mammorcnn.engine.graceful_stop import stop_if_requested
     from mammorcnn.engine.inference import find_inputs, output_stem
+    from mammorcnn.engine.inference.contralateral_stream import HeldImage
     from mammorcnn.engine.inference.predictions_file import FILE_NAME, write_predictions
-    from mammorcnn.engine.inference.predictor import batched
+    from mammorcnn.engine.inference.predictor import PreparedImage, batched, to_original
     from mammorcnn.engine.inference.writer import ImageWriter
     from mammorcnn.engine.outputs import unique_output_names, write_json
     from mammorcnn.engine.report.prediction_page import write_prediction_index
@@ -72,7 +74,16 @@ def predict_files(
     paths = remote.instances if remote else find_inputs(list(inputs or []), exclude=out)
     label = remote.label if remote else str
     loaded = load_for_options(weights, opts)
-    predictor = predictor_for(loaded, opts)
+    weight, radius = contralateral_settings(opts, loaded)
+    stream = None
+    if weight > 0:
+        from mammorcnn.engine.inference.contralateral_stream import ContralateralStream
+
+        # every detection goes into the rule; the threshold and the cap come after it
+        stream = ContralateralStream(weight, radius, opts.score_threshold, opts.max_detections)
+        predictor = predictor_for(loaded, replace(opts, score_threshold=0.0, max_detections=None))
+    else:
+        predictor = predictor_for(loaded, opts)
     claim_output_folder(out, held)
     names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
     writer = ImageWriter(out, loaded, seg=seg, overlay=overlay)
@@ -95,20 +106,34 @@ def predict_files(
             except MammoError as error:
                 skip(path, "image", error)
 
+    def write(image_id: int, name: str, item: PreparedImage, det: Any) -> None:
+        # e.g. a DICOM without the UIDs a SEG must reference
+        writer.write(image_id, name, item, det, lambda e, p=item.source: skip(p, "seg", e))
+        if remote:
+            remote.release(item.source)
+
+    def write_held(released: list) -> None:  # HeldImage: model-space detections
+        for held in released:
+            det = to_original(held.output, held.item.record, predictor.with_masks)
+            write(held.image_id, held.name, held.item, det)
+
     log.info("predicting %d file(s) into %s", len(paths), out)
     with tqdm(total=len(paths), desc="predict", unit="image", disable=None) as bar:
         for batch in batched(prepared(), opts.batch_size):
-            detections = predictor.predict([item for _, _, item in batch])
-            for (image_id, name, item), det in zip(batch, detections):
-                # e.g. a DICOM without the UIDs a SEG must reference
-                writer.write(image_id, name, item, det, lambda e, p=item.source: skip(p, "seg", e))
-                if remote:
-                    remote.release(item.source)
+            items = [item for _, _, item in batch]
+            if stream is None:
+                for (image_id, name, item), det in zip(batch, predictor.predict(items)):
+                    write(image_id, name, item, det)
+            else:
+                for (image_id, name, item), output in zip(batch, predictor.run(items)):
+                    write_held(stream.add(HeldImage(image_id, name, item, output)))
             bar.update(len(batch))
             # SIGTERM/Ctrl-C: stop between images (exit 143/130); each image's files are whole
             stop_if_requested(
                 f"with {len(writer.images)} of {len(paths)} image(s) written to {out}"
             )
+        if stream is not None:
+            write_held(stream.flush())
         bar.update(len(paths) - bar.n)  # skipped files
     settings = run_settings(opts, predictor)
     run.images = remote.entries(writer.images) if remote else writer.images

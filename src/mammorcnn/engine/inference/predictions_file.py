@@ -157,3 +157,23 @@ def read_results(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> list[
                 f"{missing[0]}); run predict on every image of the set",
             )
     return out
+
+
+def read_records(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> dict[int, Any]:
+    """Ground-truth image id -> the PreprocessRecord a predictions file saved for it (bare
+    COCO results lists have none): what maps saved boxes back to the model's pixels."""
+    from mammorcnn.data.preprocess.record import PreprocessRecord
+
+    paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    records: dict[int, Any] = {}
+    for path in paths:
+        data = _read(path)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            continue
+        mapping = _by_file(path, data, gt, Path(gt_path).parent)
+        for entry in data["images"]:
+            preprocess = entry.get("preprocess")
+            if not isinstance(preprocess, dict):
+                raise AnnotationError(path, f"image {entry['id']}: no preprocessing record")
+            records[mapping[entry["id"]]] = PreprocessRecord.from_dict(preprocess)
+    return records
