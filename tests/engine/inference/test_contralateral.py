@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -109,3 +110,61 @@ def test_side_from_the_annotation_wins_over_the_record():
 def test_settings_out_of_range_are_refused(weight, radius):
     with pytest.raises(ValueError, match="contralateral"):
         check_settings(weight, radius)
+
+
+@pytest.fixture
+def mirrored_pair(phantoms, tmp_path):
+    """A COCO file of one woman's two breasts, the right one the exact mirror of the left
+    (so the model sees the same input twice), and another woman's single image."""
+    import json
+
+    from PIL import Image
+
+    coco = json.loads(phantoms.read_text())
+    first, other = coco["images"][0], coco["images"][1]
+    left = phantoms.parent / first["file_name"]
+    mirror = tmp_path / "mirror.png"
+    Image.open(left).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirror)
+    base = {"width": first["width"], "height": first["height"], "view": "MLO"}
+    images = [
+        {**base, "id": 1, "file_name": str(left), "patient_id": "w1", "laterality": "L"},
+        {**base, "id": 2, "file_name": str(mirror), "patient_id": "w1", "laterality": "R"},
+        {**base, "id": 3, "file_name": str(phantoms.parent / other["file_name"]),
+         "patient_id": "w2", "laterality": "L"},
+    ]  # fmt: skip
+    path = tmp_path / "pair.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": [], "categories": coco["categories"]})
+    )
+    return path
+
+
+def test_the_dataset_run_lowers_what_both_breasts_show(forced_weights, mirrored_pair, tmp_path):
+    """The forced model scores every detection 1; the mirrored breast repeats each one at
+    distance 0, so each paired detection becomes 1 * (1 - w * 1), the single image's stay 1."""
+    from mammorcnn.engine.evaluation import evaluate_dataset, rescored_contralateral
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, predict_dataset
+    from mammorcnn.errors import ConfigError
+
+    opts = DatasetRunOptions(device="cpu", contralateral_weight=0.25)
+    results, _ = predict_dataset(forced_weights, mirrored_pair, opts, out_dir=tmp_path / "p")
+    paired = [r for r in results if r["image_id"] in (1, 2)]
+    assert paired and {r["score"] for r in paired} == {0.75}
+    assert {r["score_before_contralateral"] for r in paired} == {1.0}
+    assert {r["score"] for r in results if r["image_id"] == 3} == {1.0}
+    saved = tmp_path / "p" / "predictions.json"
+    assert json.loads(saved.read_text())["settings"]["contralateral"] == {
+        "weight": 0.25, "radius": 0.1}  # fmt: skip
+    # evaluate --results rescores from the scores before the rule, whatever the file holds
+    gt = json.loads(mirrored_pair.read_text())
+    for weight, expected in ((0.0, 1.0), (0.5, 0.5)):
+        again = DatasetRunOptions(contralateral_weight=weight)
+        got = rescored_contralateral(results, gt, [saved], mirrored_pair, again)
+        assert {r["score"] for r in got if r["image_id"] in (1, 2)} == {expected}
+        assert {r["score"] for r in got if r["image_id"] == 3} == {1.0}
+    evaluation = evaluate_dataset(mirrored_pair, results_file=saved, options=again)
+    assert evaluation.report["n_predictions"] == len(results)
+    bare = tmp_path / "bare.json"  # a COCO results list has no records to map boxes with
+    bare.write_text(json.dumps(results))
+    with pytest.raises(ConfigError, match="needs predictions.json"):
+        evaluate_dataset(mirrored_pair, results_file=bare, options=again)
