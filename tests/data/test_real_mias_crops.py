@@ -22,7 +22,7 @@ def test_the_recipe_config_loads_with_its_small_set_options() -> None:
     assert config.data.augment.crop_size == 256 < config.data.preprocess.image_size
     assert config.train.select == "last" and config.train.lesion_repeat > 1
     assert config.model.backbone.norm == "gn" and config.model.backbone.weights is None
-    assert config.data.augment.paste_prob == 0.5
+    assert config.data.augment.paste_prob == 0.5 and config.data.augment.elastic_prob == 0.5
     assert len(config.model.anchors.sizes) * len(config.model.anchors.aspect_ratios) == 15
 
 
@@ -48,6 +48,7 @@ def test_a_lesion_crop_of_a_real_mass_image_holds_the_mass(tmp_path: Path) -> No
     config.data.augment.scale = (1.0, 1.0)
     config.data.augment.translate = 0.0
     config.data.augment.paste_prob = 0.0  # a pasted second mass is tested in test_paste.py
+    config.data.augment.elastic_prob = 0.0  # a warp changes the size (test_elastic.py)
     whole = CocoMammoDataset(subset, config.data, train=False)
     crops = CocoMammoDataset(subset, config.data, train=True)
     for index in range(len(whole)):
