@@ -116,8 +116,8 @@ Side = tuple[np.ndarray, np.ndarray, np.ndarray]  # breast-coordinate centres, s
 
 def pair_scores(first: Side, second: Side, weight: float, radius: float) -> tuple[np.ndarray, ...]:
     """New scores of two contralateral images' detections, each side given as (centres in
-    breast coordinates, scores, labels); both computed from the scores before."""
-    check_settings(weight, radius)
+    breast coordinates, scores, labels); both computed from the scores before. The callers
+    check ``weight`` and ``radius`` once (:func:`check_settings`), not at every pair."""
     (centres_a, scores_a, labels_a), (centres_b, scores_b, labels_b) = first, second
     support_a = mirrored_support(centres_a, labels_a, centres_b, scores_b, labels_b, radius)
     support_b = mirrored_support(centres_b, labels_b, centres_a, scores_a, labels_a, radius)
