@@ -54,6 +54,8 @@ def test_classes_negatives_and_patients(tmp_path: Path) -> None:
     assert names == [f"mdb{n:03d}.pgm" for n in range(1, 7)]
     pids = [img["patient_id"] for img in coco["images"]]
     assert pids == ["mias_001", "mias_001", "mias_002", "mias_002", "mias_003", "mias_003"]
+    # Info.txt, note 1: "left (even filename numbers) and right mammograms (odd ...)"
+    assert [img["laterality"] for img in coco["images"]] == ["R", "L", "R", "L", "R", "L"]
     per_image = [sum(a["image_id"] == i["id"] for a in coco["annotations"]) for i in coco["images"]]
     assert per_image == [1, 1, 0, 0, 2, 0]  # the calcification is not a mass
     assert report.n_negative_images == 3 and report.ignored == {"CALC": 1}
@@ -152,3 +154,41 @@ def test_real_info_txt_other_findings_marked(tmp_path: Path) -> None:
     ]
     assert [marks.count(m) for m in sorted(set(marks))] == [14, 10, 18]
     assert not any(i["file_name"].startswith("/") for i in coco["images"])
+
+
+@pytest.mark.skipif(not (REAL / "Info.txt").is_file(), reason="real mini-MIAS data not present")
+def test_real_sides_follow_the_database_where_the_pixels_mislead(tmp_path: Path) -> None:
+    """mdb151 (right) and mdb152 (left) fill the film, so the image-content guess swaps their
+    sides (checked by eye: each one's pectoral muscle is on the side Info.txt's note 1 says).
+    The converted laterality decides, the conflict is reported, and mdb149/150 (the usual
+    case: content and database agree) are oriented as before, without a warning."""
+    import warnings
+
+    from mammorcnn.data import CocoMammoDataset
+    from mammorcnn.data.config import DataConfig
+    from mammorcnn.data.preprocess import PreprocessConfig
+
+    out = tmp_path / "mias.json"
+    with pytest.warns(UserWarning, match="mdb059"):
+        convert_dataset("mini-mias", REAL, out)
+    coco = json.loads(out.read_text())
+    keep = {"mdb149", "mdb150", "mdb151", "mdb152"}
+    coco["images"] = [i for i in coco["images"] if Path(i["file_name"]).stem in keep]
+    coco["annotations"] = []
+    subset = tmp_path / "four.json"
+    subset.write_text(json.dumps(coco))
+    data = CocoMammoDataset(
+        subset, DataConfig(preprocess=PreprocessConfig(image_size=256), cache=False)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = [data.record(i) for i in range(len(data))]
+    sides = [(r.laterality, r.flipped, r.orientation_source) for r in records]
+    assert sides == [
+        ("R", True, "annotation"),
+        ("L", False, "annotation"),
+        ("R", True, "annotation"),
+        ("L", False, "annotation"),
+    ]
+    conflicts = sorted(str(w.message).split(":")[0].rsplit("/", 1)[-1] for w in caught)
+    assert conflicts == ["mdb151.png", "mdb152.png"]

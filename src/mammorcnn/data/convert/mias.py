@@ -9,8 +9,12 @@ is every pixel whose centre lies within RADIUS of the centre pixel's centre.
 A row of an unselected class (CALC, ARCH, ASYM with the default ``mass``) marks its image
 ``has_other_findings`` instead of leaving it looking normal. Every image is an MLO view.
 
-Patients: the images come in left/right pairs of one woman, numbered consecutively from 001
-(mdb001+mdb002, mdb003+mdb004, ...): patient ``mias_{(N + 1) // 2:03d}`` for mdbN.
+Patients and sides: Info.txt's note 1 says the films come in pairs of one woman, "the left
+(even filename numbers) and right mammograms (odd filename numbers)", numbered from 001
+(mdb001+mdb002, ...): patient ``mias_{(N + 1) // 2:03d}`` and laterality R for odd N, L for
+even N. The database's word beats a guess from the pixels: on the 226 images of the
+development half the two agree except on mdb151/mdb152, whose breasts fill the film so that
+the image-content guess (the half with more breast) picks the wrong side.
 """
 
 from __future__ import annotations
@@ -76,8 +80,11 @@ def convert_mias(src: Path, b: CocoBuilder) -> None:
         except InputError as e:
             b.fail(ref, e.path or where, e.problem)
             continue
-        patient = f"mias_{(int(_REF.match(ref).group(1)) + 1) // 2:03d}"
-        b.add_image(ref, files[0], h, w, patient_id=patient, view="MLO", tissue=tokens[1])
+        number = int(_REF.match(ref).group(1))
+        patient, side = f"mias_{(number + 1) // 2:03d}", "R" if number % 2 else "L"
+        b.add_image(
+            ref, files[0], h, w, patient_id=patient, view="MLO", laterality=side, tissue=tokens[1]
+        )
         lesion = CLASSES[tokens[2].upper()]
         if lesion is None or not b.wants(lesion, tokens[2].upper(), ref):
             continue
