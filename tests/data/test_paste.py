@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mammorcnn.data.paste import (
@@ -10,6 +11,7 @@ from mammorcnn.data.paste import (
     LesionPatch,
     cut_patch,
     feathered_alpha,
+    scaled_patch,
 )
 
 
@@ -168,3 +170,64 @@ def test_harmonic_fill_reproduces_a_plane_and_is_exact_on_the_ring() -> None:
     ring = saddle.copy()
     ring[1:-1, 1:-1] = 0
     assert np.allclose(harmonic_fill(ring), saddle)
+
+
+def test_a_scaled_patch_keeps_its_feathered_margin_and_scales_its_lesion() -> None:
+    patch = square_patch(side=6)  # 14x14: the 6x6 lesion and FEATHER px of tissue around it
+    assert scaled_patch(patch, 1.0) is patch
+    # x2: the lesion's 6 px become 12 (bilinear cover > 1/2 at exact halves), the margin
+    # is cropped back to FEATHER
+    double = scaled_patch(patch, 2.0)
+    assert double.mask.shape == (12 + 2 * FEATHER, 12 + 2 * FEATHER)
+    assert double.mask.sum() == 144 and double.mask[FEATHER, FEATHER]
+    lesion = double.pixels[FEATHER:-FEATHER, FEATHER:-FEATHER]
+    assert torch.allclose(lesion[1:-1, 1:-1], torch.tensor(0.9))
+    # its outer pixels are bilinear mixes: 3/4 lesion + 1/4 tissue, at corners (3/4)^2 ...
+    assert torch.allclose(lesion[0, 1:-1], torch.tensor(0.75 * 0.9 + 0.25 * 0.3))
+    assert torch.allclose(lesion[0, 0], torch.tensor(0.5625 * 0.9 + 0.4375 * 0.3))
+    # x0.5: 3 px of lesion, and the margin (2 px after the resize) repeated out to FEATHER,
+    # so the patch's border fades as an unscaled patch's does: FEATHER px from the mask
+    half = scaled_patch(patch, 0.5)
+    assert half.mask.shape == (3 + 2 * FEATHER, 3 + 2 * FEATHER) and half.mask.sum() == 9
+    for scaled in (patch, double, half):
+        alpha = feathered_alpha(scaled.mask)
+        border = torch.cat([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
+        assert torch.allclose(border, torch.tensor(1 - FEATHER / (FEATHER + 1)))
+    ring = torch.cat([half.pixels[0], half.pixels[-1], half.pixels[:, 0], half.pixels[:, -1]])
+    assert torch.allclose(ring, torch.tensor(0.3))  # the tissue, repeated
+    assert scaled_patch(square_patch(side=1), 0.25) is None  # nothing of the lesion is left
+
+
+def test_pasted_lesions_take_sizes_from_the_scale_range() -> None:
+    torch.manual_seed(2)
+    image = torch.full((1, 64, 64), 0.5)
+    paste = LesionPaste(prob=1.0, scale=(2.0, 2.0))
+    out, new = paste(image, target(), square_patch)
+    x0, y0, x1, y1 = new["boxes"][0].tolist()
+    assert (x1 - x0, y1 - y0) == (12, 12) and new["masks"][0].sum() == 144
+    # log-uniform in [0.5, 2]: sides from 3 to 12, as many below 6 as above
+    paste = LesionPaste(prob=1.0, scale=(0.5, 2.0))
+    factors = torch.tensor([paste.factor() for _ in range(2000)])
+    assert 0.5 <= factors.min() and factors.max() <= 2.0
+    assert abs(float((factors < 1).float().mean()) - 0.5) < 0.05
+    assert abs(float(factors.log().mean())) < 0.05
+    # (1, 1) draws nothing: the RNG stream of a paste is the same as before the option
+    torch.manual_seed(3)
+    assert LesionPaste(prob=1.0).factor() == 1.0
+    after = torch.rand(3)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(3))
+
+
+def test_paste_scale_is_off_by_default_read_from_yaml_lists_and_checked(tmp_path) -> None:
+    from mammorcnn.config import load_config
+    from mammorcnn.data.augment import AugmentConfig
+    from mammorcnn.errors import ConfigError
+
+    assert AugmentConfig().paste_scale == (1.0, 1.0)
+    config = load_config(None, ["data.augment.paste_scale=[0.8,1.25]"])
+    assert config.data.augment.paste_scale == (0.8, 1.25)
+    assert config.data.augment.to_dict()["paste_scale"] == [0.8, 1.25]
+    for bad in ((0.0, 1.0), (1.2, 0.9), (-1.0, 2.0)):
+        with pytest.raises(ConfigError, match="paste_scale"):
+            AugmentConfig(paste_scale=bad)

@@ -65,6 +65,10 @@ class AugmentConfig:
     # crop: more positives on more backgrounds from few lesions (data/paste.py; docs/training.md,
     # "Copy-paste"). 0 = off.
     paste_prob: float = 0.0
+    # Size factor range of a pasted lesion (with the tissue cut out around it), drawn
+    # log-uniformly per paste: the same mass then shows at other sizes against other tissue.
+    # (1, 1) = pasted at its own size (and no random draw).
+    paste_scale: tuple[float, float] = (1.0, 1.0)
     # Probability of a smooth elastic deformation after the affine (data/elastic.py), so
     # lesion outlines and tissue change shape (compression differs between exposures). 0 = off.
     elastic_prob: float = 0.0
@@ -91,16 +95,20 @@ class AugmentConfig:
             raise ConfigError("augment.crop_lesion_prob must be in [0, 1]")
         if not 0 <= self.paste_prob <= 1:
             raise ConfigError("augment.paste_prob must be in [0, 1]")
+        if not 0 < self.paste_scale[0] <= self.paste_scale[1]:
+            raise ConfigError("augment.paste_scale must be a range of positive numbers")
         if not 0 <= self.elastic_prob <= 1:
             raise ConfigError("augment.elastic_prob must be in [0, 1]")
         if self.elastic_px < 0 or self.elastic_sigma_px <= 0:
             raise ConfigError("augment.elastic_px must be >= 0 and elastic_sigma_px > 0")
         self.scale = (float(self.scale[0]), float(self.scale[1]))
         self.gamma = (float(self.gamma[0]), float(self.gamma[1]))
+        self.paste_scale = (float(self.paste_scale[0]), float(self.paste_scale[1]))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["scale"], data["gamma"] = list(self.scale), list(self.gamma)
+        data["paste_scale"] = list(self.paste_scale)
         return data
 
 

@@ -59,8 +59,8 @@ class CocoMammoDataset(Dataset):
                 self._anns[ann["image_id"]].append(ann)
         use_aug = train and self.config.augment.enabled
         self.augment = Augmentation(self.config.augment) if use_aug else None
-        paste_prob = self.config.augment.paste_prob
-        self.paste = LesionPaste(paste_prob) if use_aug and paste_prob > 0 else None
+        paste_prob, paste_scale = self.config.augment.paste_prob, self.config.augment.paste_scale
+        self.paste = LesionPaste(paste_prob, paste_scale) if use_aug and paste_prob > 0 else None
         self._patch_memo: dict[int, list[LesionPatch | None]] = {}
         folder = self.config.cache_dir or default_cache_dir()
         self.cache = PreprocessCache(folder) if self.config.cache else None

@@ -102,6 +102,38 @@ def harmonic_fill(border: np.ndarray) -> np.ndarray:
     return out
 
 
+def scaled_patch(patch: LesionPatch, factor: float) -> LesionPatch | None:
+    """The patch resized by ``factor``: pixels bilinear (antialiased when shrinking), the mask
+    where its resized cover is over one half; None when nothing of the mask is left.
+
+    The result again holds FEATHER pixels of tissue around the mask's box, as cut_patch
+    leaves it: a larger patch is cropped to them, and a smaller one, whose padding shrank
+    with it, gets its edge tissue repeated, so its feathered edge fades over as many pixels as
+    an unscaled patch's. The repeated pixels lie outside the mask, where the paste is only partly opaque
+    and the harmonic correction matches it to the recipient.
+    """
+    if factor == 1.0:
+        return patch
+    h, w = patch.mask.shape
+    size = (max(1, round(h * factor)), max(1, round(w * factor)))
+    resize = dict(size=size, mode="bilinear", align_corners=False, antialias=factor < 1)
+    pixels = torch.nn.functional.interpolate(patch.pixels[None, None].float(), **resize)
+    cover = torch.nn.functional.interpolate(patch.mask[None, None].float(), **resize)
+    mask = cover[0, 0] > 0.5
+    rows, cols = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
+    if len(rows) == 0:
+        return None
+    y0, y1 = int(rows[0]) - FEATHER, int(rows[-1]) + 1 + FEATHER
+    x0, x1 = int(cols[0]) - FEATHER, int(cols[-1]) + 1 + FEATHER
+    pad = max(0, -y0, -x0, y1 - size[0], x1 - size[1])
+    if pad:
+        pixels = torch.nn.functional.pad(pixels, (pad,) * 4, mode="replicate")
+        mask = torch.nn.functional.pad(mask.to(torch.uint8), (pad,) * 4).bool()
+    window = (slice(y0 + pad, y1 + pad), slice(x0 + pad, x1 + pad))
+    out = pixels[0, 0][window].to(patch.pixels.dtype)
+    return LesionPatch(out.contiguous(), mask[window].contiguous(), patch.label)
+
+
 def _randint(low: int, high: int) -> int:
     """Uniform integer in [low, high] from torch's RNG (seeded per worker and resumable)."""
     return int(torch.randint(low, high + 1, ()).item()) if high > low else low
@@ -109,10 +141,12 @@ def _randint(low: int, high: int) -> int:
 
 class LesionPaste:
     """``(image 1xHxW, target, patch source) -> (image, target)``: with probability ``prob``
-    one more lesion, from ``source()`` (a random lesion of the training set, or None)."""
+    one more lesion, from ``source()`` (a random lesion of the training set, or None),
+    resized by a factor drawn log-uniformly from ``scale`` (no draw when it is (1, 1))."""
 
-    def __init__(self, prob: float) -> None:
+    def __init__(self, prob: float, scale: tuple[float, float] = (1.0, 1.0)) -> None:
         self.prob = prob
+        self.scale = (float(scale[0]), float(scale[1]))
 
     def __call__(
         self,
@@ -127,11 +161,22 @@ class LesionPaste:
             return image, target
         if float(torch.rand(())) < 0.5:  # up-down, as the training flips (chest wall stays)
             patch = LesionPatch(patch.pixels.flip(0), patch.mask.flip(0), patch.label)
+        patch = scaled_patch(patch, self.factor())
+        if patch is None:
+            return image, target
         alpha = feathered_alpha(patch.mask)
         place = self.place(image, target["boxes"], alpha > 0)
         if place is None:
             return image, target
         return self.blend(image, target, patch, alpha, place)
+
+    def factor(self) -> float:
+        """The patch's size factor: log-uniform in ``scale``, so 0.8 and 1.25 are as likely."""
+        low, high = self.scale
+        if low == high:
+            return low
+        u = float(torch.rand(()))
+        return float(np.exp(np.log(low) + u * (np.log(high) - np.log(low))))
 
     def place(
         self, image: torch.Tensor, boxes: torch.Tensor, footprint: torch.Tensor
