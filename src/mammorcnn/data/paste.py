@@ -119,19 +119,11 @@ def scaled_patch(patch: LesionPatch, factor: float) -> LesionPatch | None:
     resize = dict(size=size, mode="bilinear", align_corners=False, antialias=factor < 1)
     pixels = torch.nn.functional.interpolate(patch.pixels[None, None].float(), **resize)
     cover = torch.nn.functional.interpolate(patch.mask[None, None].float(), **resize)
-    mask = cover[0, 0] > 0.5
-    rows, cols = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
-    if len(rows) == 0:
-        return None
-    y0, y1 = int(rows[0]) - FEATHER, int(rows[-1]) + 1 + FEATHER
-    x0, x1 = int(cols[0]) - FEATHER, int(cols[-1]) + 1 + FEATHER
-    pad = max(0, -y0, -x0, y1 - size[0], x1 - size[1])
-    if pad:
-        pixels = torch.nn.functional.pad(pixels, (pad,) * 4, mode="replicate")
-        mask = torch.nn.functional.pad(mask.to(torch.uint8), (pad,) * 4).bool()
-    window = (slice(y0 + pad, y1 + pad), slice(x0 + pad, x1 + pad))
-    out = pixels[0, 0][window].to(patch.pixels.dtype)
-    return LesionPatch(out.contiguous(), mask[window].contiguous(), patch.label)
+    # repeat the edge tissue out by FEATHER, then cut as cut_patch cuts a lesion
+    pad = (FEATHER,) * 4
+    pixels = torch.nn.functional.pad(pixels, pad, mode="replicate")[0].to(patch.pixels.dtype)
+    mask = torch.nn.functional.pad(cover, pad)[0, 0] > 0.5
+    return cut_patch(pixels, mask, patch.label)
 
 
 def _randint(low: int, high: int) -> int:
