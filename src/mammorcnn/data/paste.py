@@ -108,9 +108,9 @@ def scaled_patch(patch: LesionPatch, factor: float) -> LesionPatch | None:
 
     The result again holds FEATHER pixels of tissue around the mask's box, as cut_patch
     leaves it: a larger patch is cropped to them, and a smaller one, whose padding shrank
-    with it, gets its edge tissue repeated, so its feathered edge fades over as many pixels as
-    an unscaled patch's. The repeated pixels lie outside the mask, where the paste is only partly opaque
-    and the harmonic correction matches it to the recipient.
+    with it, gets its edge tissue repeated, so its feathered edge fades over as many pixels
+    as an unscaled patch's. The repeated pixels lie outside the mask, where the paste is only
+    partly opaque and the harmonic correction matches it to the recipient.
     """
     if factor == 1.0:
         return patch
