@@ -80,36 +80,12 @@ def test_no_detections_in_any_view() -> None:
     assert merged["masks"].shape == (0, 1, 8, 8)
 
 
-class BrightSpotModel(torch.nn.Module):
-    """Detects the brightest pixel (score 0.9, a box of side 8 around it, wherever the image
-    puts it) and always a fixed top-left box (score 0.6), which is not where a mirrored view
-    puts it back: the first is a finding both views agree on, the second one only one sees."""
-
-    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        outputs = []
-        for image in images:
-            y, x = divmod(int(torch.argmax(image[0])), image.shape[-1])
-            cx, cy = x + 0.5, y + 0.5  # pixel (x, y) covers [x, x + 1] in box coordinates
-            boxes = torch.tensor([[cx - 4, cy - 4, cx + 4, cy + 4], [0, 0, 8, 8]])
-            masks = torch.zeros(2, 1, *image.shape[-2:])
-            masks[0, 0, y, x] = 1.0
-            outputs.append(
-                {
-                    "boxes": boxes,
-                    "scores": torch.tensor([0.9, 0.6]),
-                    "labels": torch.tensor([1, 1]),
-                    "masks": masks,
-                }
-            )
-        return outputs
-
-
 def test_predictor_maps_the_mirrored_view_back_before_merging() -> None:
     import numpy as np
 
     from mammorcnn.engine.inference.predictor import Predictor
 
-    from .stubs import identity_item, stub_loaded
+    from .stubs import BrightSpotModel, identity_item, stub_loaded
 
     size = 64
     loaded = stub_loaded(BrightSpotModel(), size=size)

@@ -11,7 +11,7 @@ from mammorcnn.engine.inference.flip_merge import rescale_image, unscale_view
 from mammorcnn.engine.inference.predictor import Predictor, check_scales
 from mammorcnn.errors import ConfigError
 
-from .stubs import identity_item, stub_loaded
+from .stubs import BrightSpotModel, identity_item, stub_loaded
 
 
 def test_rescale_rounds_to_whole_pixels_and_keeps_channels() -> None:
@@ -42,34 +42,9 @@ def test_unscale_maps_boxes_per_axis_and_resizes_masks() -> None:
     assert unscale_view(empty, (128, 96), (64, 48))["masks"].shape == (0, 1, 64, 48)
 
 
-class ScaleAwareSpotModel(torch.nn.Module):
-    """Detects the brightest pixel with a box of an eighth of the image's side around it
-    (score 0.9; a finding whose size follows the image) and always the fixed box (0, 0, 8, 8)
-    (score 0.6; a pattern of the pixel grid, which a rescaled view maps elsewhere)."""
-
-    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        outputs = []
-        for image in images:
-            height, width = image.shape[-2:]
-            y, x = divmod(int(torch.argmax(image[0])), width)
-            cx, cy, half = x + 0.5, y + 0.5, width / 16
-            boxes = torch.tensor([[cx - half, cy - half, cx + half, cy + half], [0, 0, 8, 8]])
-            masks = torch.zeros(2, 1, height, width)
-            masks[0, 0, y, x] = 1.0
-            outputs.append(
-                {
-                    "boxes": boxes,
-                    "scores": torch.tensor([0.9, 0.6]),
-                    "labels": torch.tensor([1, 1]),
-                    "masks": masks,
-                }
-            )
-        return outputs
-
-
 def test_predictor_merges_a_rescaled_view_in_the_image_coordinates() -> None:
     size = 64
-    loaded = stub_loaded(ScaleAwareSpotModel(), size=size)
+    loaded = stub_loaded(BrightSpotModel(), size=size)
     image = np.zeros((size, size), dtype=np.float32)
     image[20, 30] = 1.0
     item = identity_item(image)
