@@ -153,6 +153,10 @@ def test_the_dataset_pastes_lesions_of_its_own_images_in_training_only(tmp_path)
                      for k in range(len(plain[d][1]["masks"]))}  # fmt: skip
             assert int(mask.sum()) in areas
     assert gained >= len(negatives)  # most tries find a place in a phantom's breast
+    # the paste's settings come from the config: no quarter turns unless asked for
+    assert train.paste.rotate is False and train.paste.scale == (1.0, 1.0)
+    config.augment = AugmentConfig(paste_prob=1.0, paste_rotate=True, **neutral)
+    assert CocoMammoDataset(coco, config, train=True).paste.rotate is True
 
 
 def test_harmonic_fill_reproduces_a_plane_and_is_exact_on_the_ring() -> None:
@@ -231,3 +235,65 @@ def test_paste_scale_is_off_by_default_read_from_yaml_lists_and_checked(tmp_path
     for bad in ((0.0, 1.0), (1.2, 0.9), (-1.0, 2.0)):
         with pytest.raises(ConfigError, match="paste_scale"):
             AugmentConfig(paste_scale=bad)
+
+
+def the_eight_orientations(mask: torch.Tensor) -> set[bytes]:
+    """The mask's 8 images under quarter turns and up-down flips, as comparable keys."""
+    keys = set()
+    for flipped in (mask, mask.flip(0)):
+        for turns in range(4):
+            turned = flipped.rot90(turns)
+            keys.add(bytes(str(tuple(turned.shape)), "ascii") + turned.numpy().tobytes())
+    return keys
+
+
+def test_rotated_pastes_take_all_eight_orientations_and_stay_exact() -> None:
+    # an L-shaped lesion 6 high and 3 wide: each orientation of the square shows a new shape
+    image = torch.full((1, 40, 40), 0.3)
+    mask = torch.zeros(40, 40, dtype=torch.bool)
+    mask[10:16, 20:22] = True
+    mask[14:16, 22:23] = True
+    image[0][mask] = 0.9
+    patch = cut_patch(image, mask, label=1)
+    lesion = patch.mask[FEATHER:-FEATHER, FEATHER:-FEATHER]
+    expected = the_eight_orientations(lesion)
+    assert len(expected) == 8
+
+    def pasted_shapes(rotate: bool, seed: int, n: int = 80) -> list[bytes]:
+        torch.manual_seed(seed)
+        paste = LesionPaste(prob=1.0, rotate=rotate)
+        shapes = []
+        for _ in range(n):
+            out, new = paste(torch.full((1, 64, 64), 0.5), target(), lambda: patch)
+            x0, y0, x1, y1 = (int(v) for v in new["boxes"][0].tolist())
+            shape = new["masks"][0].bool()[y0:y1, x0:x1]
+            # exact turns: the lesion's pixels are the donor's 0.9 raised by the rim's
+            # 0.2 (0.3 -> 0.5), with no interpolated values
+            assert torch.allclose(out[0, y0:y1, x0:x1][shape], torch.tensor(1.0))
+            assert shape.sum() == lesion.sum()
+            shapes.append(bytes(str(tuple(shape.shape)), "ascii") + shape.numpy().tobytes())
+        return shapes
+
+    turned = pasted_shapes(rotate=True, seed=4)
+    assert set(turned) == expected  # every orientation, and nothing else
+    # without rotate only the up-down flip: the lesion as it was and its mirror
+    plain = pasted_shapes(rotate=False, seed=4)
+    assert set(plain) == {b"(6, 3)" + m.numpy().tobytes() for m in (lesion, lesion.flip(0))}
+
+
+def test_paste_rotate_is_off_by_default_and_then_draws_nothing() -> None:
+    from mammorcnn.config import load_config
+    from mammorcnn.data.augment import AugmentConfig
+
+    assert AugmentConfig().paste_rotate is False
+    config = load_config(None, ["data.augment.paste_rotate=true"])
+    assert config.data.augment.paste_rotate is True
+    assert config.data.augment.to_dict()["paste_rotate"] is True
+    # off: one paste draws the same random numbers as before the option existed
+    image = torch.full((1, 64, 64), 0.5)
+    torch.manual_seed(5)
+    LesionPaste(prob=1.0)(image, target(), square_patch)
+    after_plain = torch.rand(3)
+    torch.manual_seed(5)
+    LesionPaste(prob=1.0, rotate=False)(image, target(), square_patch)
+    assert torch.equal(after_plain, torch.rand(3))

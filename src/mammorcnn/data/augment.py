@@ -69,6 +69,10 @@ class AugmentConfig:
     # log-uniformly per paste: the same mass then shows at other sizes against other tissue.
     # (1, 1) = pasted at its own size (and no random draw).
     paste_scale: tuple[float, float] = (1.0, 1.0)
+    # Turn a pasted lesion by a random number of quarter turns (0, 90, 180 or 270 degrees,
+    # exact: no interpolation); with its up-down flip, each of the 8 orientations of its box is
+    # as likely. A mass has no preferred orientation on the film. False = no turn, no draw.
+    paste_rotate: bool = False
     # Probability of a smooth elastic deformation after the affine (data/elastic.py), so
     # lesion outlines and tissue change shape (compression differs between exposures). 0 = off.
     elastic_prob: float = 0.0

@@ -59,8 +59,12 @@ class CocoMammoDataset(Dataset):
                 self._anns[ann["image_id"]].append(ann)
         use_aug = train and self.config.augment.enabled
         self.augment = Augmentation(self.config.augment) if use_aug else None
-        paste_prob, paste_scale = self.config.augment.paste_prob, self.config.augment.paste_scale
-        self.paste = LesionPaste(paste_prob, paste_scale) if use_aug and paste_prob > 0 else None
+        augment = self.config.augment
+        self.paste = (
+            LesionPaste(augment.paste_prob, augment.paste_scale, augment.paste_rotate)
+            if use_aug and augment.paste_prob > 0
+            else None
+        )
         self._patch_memo: dict[int, list[LesionPatch | None]] = {}
         folder = self.config.cache_dir or default_cache_dir()
         self.cache = PreprocessCache(folder) if self.config.cache else None

@@ -134,11 +134,16 @@ def _randint(low: int, high: int) -> int:
 class LesionPaste:
     """``(image 1xHxW, target, patch source) -> (image, target)``: with probability ``prob``
     one more lesion, from ``source()`` (a random lesion of the training set, or None),
-    resized by a factor drawn log-uniformly from ``scale`` (no draw when it is (1, 1))."""
+    flipped up-down half of the time, turned by a random number of quarter turns when
+    ``rotate``, and resized by a factor drawn log-uniformly from ``scale`` (no draw when it
+    is (1, 1))."""
 
-    def __init__(self, prob: float, scale: tuple[float, float] = (1.0, 1.0)) -> None:
+    def __init__(
+        self, prob: float, scale: tuple[float, float] = (1.0, 1.0), rotate: bool = False
+    ) -> None:
         self.prob = prob
         self.scale = (float(scale[0]), float(scale[1]))
+        self.rotate = rotate
 
     def __call__(
         self,
@@ -153,6 +158,10 @@ class LesionPaste:
             return image, target
         if float(torch.rand(())) < 0.5:  # up-down, as the training flips (chest wall stays)
             patch = LesionPatch(patch.pixels.flip(0), patch.mask.flip(0), patch.label)
+        turns = _randint(0, 3) if self.rotate else 0
+        if turns:  # exact quarter turns: the box, its margin and the mask turn together
+            pixels, mask = patch.pixels.rot90(turns), patch.mask.rot90(turns)
+            patch = LesionPatch(pixels.contiguous(), mask.contiguous(), patch.label)
         patch = scaled_patch(patch, self.factor())
         if patch is None:
             return image, target
