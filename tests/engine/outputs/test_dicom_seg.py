@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +53,7 @@ def test_binary_seg_round_trip(source: Path, tmp_path: Path) -> None:
         ellipse(h, w, 2200, 1300, 150, 150) * 0.8,  # overlaps the first
         np.zeros((h, w)),  # empty after thresholding: no segment
     ]).astype(np.float32)  # fmt: skip
-    start = time.perf_counter()
     out = write_dicom_seg(source, masks[:, None], [0.93, 0.61, 0.2], tmp_path / "seg.dcm")
-    assert time.perf_counter() - start < 10.0  # about 0.5 s here; highdicom must stay fast
     seg = pydicom.dcmread(out)
     assert seg.Modality == "SEG" and seg.SegmentationType == "BINARY"
     assert (seg.Rows, seg.Columns, int(seg.NumberOfFrames)) == (h, w, 2)
