@@ -71,6 +71,7 @@ def build_roi_heads(config: ModelConfig) -> SpecRoIHeads:
         nms_thresh=bh.nms_thresh,
         detections_per_img=bh.detections_per_img,
         nested_thresh=bh.nested_thresh,
+        hard_negative_fraction=bh.hard_negative_fraction,
         mask_roi_pool=pool(mh.roi_output_size),
         mask_head=build_mask_head(ch, mh.conv_channels, mh.conv_layers),
         mask_predictor=MaskPredictor(mask_in, config.num_classes),

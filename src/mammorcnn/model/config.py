@@ -171,6 +171,10 @@ class BoxHeadConfig:
     batch_size_per_image: int = 512
     # Largest fraction of foreground RoIs among them. paper: 0.25.
     positive_fraction: float = 0.25
+    # Share of the background RoIs taken from the proposals the RPN scores highest (the
+    # false positives a reader would see) instead of at random; 0 = all random (the paper,
+    # torchvision). model/hard_negatives.py; docs/training.md, "Hard negatives".
+    hard_negative_fraction: float = 0.0
     # Box-delta weights (x, y, w, h); matterport BBOX_STD_DEV = 1/weights. torchvision.
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
     # Smooth L1 transition point. docs/architecture.md §5.1 uses the same smooth_l1 as §3:
@@ -219,6 +223,7 @@ class BoxHeadConfig:
             self.nested_thresh is None or 0 < self.nested_thresh <= 1,
         )
         _require("model.box_head.positive_fraction", 0 < self.positive_fraction <= 1)
+        _require("model.box_head.hard_negative_fraction", 0 <= self.hard_negative_fraction <= 1)
         _require("model.box_head.contralateral_weight", 0 <= self.contralateral_weight <= 1)
         _require("model.box_head.contralateral_radius", 0 < self.contralateral_radius < 10)
         _require(

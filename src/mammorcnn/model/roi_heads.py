@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.roi_heads import RoIHeads
 
 from mammorcnn.model.box_head import box_head_loss, with_background_deltas
+from mammorcnn.model.hard_negatives import HardNegativeSampler
 from mammorcnn.model.mask_head import mask_loss, mask_targets
 from mammorcnn.model.nested import not_nested
 
@@ -40,6 +41,7 @@ class SpecRoIHeads(RoIHeads):
         box_smooth_l1_beta: float,
         mask_target_threshold: float,
         nested_thresh: float | None = None,
+        hard_negative_fraction: float = 0.0,
     ) -> None:
         """Keyword-only: eleven of these are numbers, and a swapped pair would build a model."""
         super().__init__(
@@ -62,6 +64,10 @@ class SpecRoIHeads(RoIHeads):
         self.mask_target_threshold = mask_target_threshold
         # Drop detections nested in a higher-scoring one (model/nested.py); None: NMS only.
         self.nested_thresh = nested_thresh
+        if hard_negative_fraction > 0:  # 0 keeps torchvision's sampler (and its random draws)
+            self.fg_bg_sampler = HardNegativeSampler(
+                batch_size_per_image, positive_fraction, hard_negative_fraction
+            )
 
     def forward(
         self,
