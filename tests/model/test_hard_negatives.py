@@ -1,5 +1,6 @@
 """Hard negatives for the box head: the RoI sampler takes part of its background RoIs from
-the top of the RPN's ranking, which holds because proposals arrive sorted by objectness."""
+the top of the RPN's ranking, which holds because proposals arrive sorted by objectness
+(checked in test_inference_speedups.py, with the RPN's proposal filtering)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import torch
 
 from mammorcnn.model import build_model, tiny_config
 from mammorcnn.model.hard_negatives import HardNegativeSampler
-from mammorcnn.model.rpn import UndecodedProposals
 
 # proposals in RPN order; 1 = matched to a lesion, 0 = background, -1 = ignored
 LABELS = torch.tensor([0, -1, 0, 1, 0, 0, 1, 0, 0, 0])
@@ -80,26 +80,3 @@ def test_the_config_puts_the_sampler_in_the_model_and_off_keeps_torchvisions() -
     config.box_head.hard_negative_fraction = 2.0
     with pytest.raises(ConfigError, match="hard_negative_fraction"):
         config.box_head.__post_init__()
-
-
-def test_training_proposals_arrive_sorted_by_objectness() -> None:
-    """What the sampler relies on: filter_proposals returns each image's proposals highest
-    objectness first (torchvision keeps batched_nms's order)."""
-    from torchvision.models.detection.rpn import concat_box_prediction_layers
-
-    model = build_model(tiny_config()).train()
-    rpn = model.rpn
-    images, _ = model.transform([torch.rand(1, 96, 96), torch.rand(1, 96, 96)])
-    with torch.no_grad():
-        features = list(model.backbone(images.tensors).values())
-        logits, deltas = rpn.head(features)
-        anchors = rpn.anchor_generator(images, features)
-        per_level = [lg[0].numel() // 2 for lg in logits]
-        class_logits, pred_deltas = concat_box_prediction_layers(logits, deltas)
-        objectness = class_logits[:, 1] - class_logits[:, 0]
-        boxes, scores = rpn.filter_proposals(
-            UndecodedProposals(pred_deltas, anchors), objectness, images.image_sizes, per_level
-        )
-    for image_boxes, image_scores in zip(boxes, scores):
-        assert image_scores.numel() > 10 and image_boxes.shape[0] == image_scores.numel()
-        assert bool((image_scores[:-1] >= image_scores[1:]).all())

@@ -142,6 +142,8 @@ def test_rpn_decoding_only_the_top_k_gives_torchvisions_proposals() -> None:
         assert r.shape[0] > 0
         torch.testing.assert_close(g, r, rtol=0, atol=0)
         torch.testing.assert_close(gs, rs, rtol=0, atol=0)
+        # highest objectness first: model/hard_negatives.py relies on this order
+        assert bool((gs[:-1] >= gs[1:]).all())
 
 
 def test_bf16_runs_the_heavy_stages_in_bfloat16_and_keeps_the_detections() -> None:

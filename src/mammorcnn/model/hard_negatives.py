@@ -8,9 +8,10 @@ muscle's edge), the false positives a reader sees, are drawn rarely: 48 random n
 of the negatives from the top of the RPN's ranking instead, in the spirit of the hard negative
 mining of SSD (Liu et al., 2016) and OHEM (Shrivastava et al., 2016), but without their extra
 forward pass: the proposals already arrive sorted by objectness (torchvision's
-``filter_proposals`` keeps ``batched_nms``'s order, highest score first; a test guards it), so
-the first negatives in proposal order are the hardest by the RPN's account. The rest are
-random as before, so the head still sees ordinary tissue.
+``filter_proposals`` keeps ``batched_nms``'s order, highest score first, as
+tests/model/test_inference_speedups.py checks), so the first negatives in proposal order are
+the hardest by the RPN's account. The rest are random as before, so the head still sees
+ordinary tissue.
 """
 
 from __future__ import annotations
