@@ -62,11 +62,11 @@ def test_the_config_puts_the_sampler_in_the_model_and_off_keeps_torchvisions() -
     sampler = build_model(config).roi_heads.fg_bg_sampler
     assert type(sampler) is BalancedPositiveNegativeSampler
     config.box_head.hard_negative_fraction = 0.5
-    sampler = build_model(config).roi_heads.fg_bg_sampler
+    model = build_model(config).train()
+    sampler = model.roi_heads.fg_bg_sampler
     assert isinstance(sampler, HardNegativeSampler) and sampler.hard_fraction == 0.5
     assert sampler.batch_size_per_image == config.box_head.batch_size_per_image
     # a training forward with it gives the usual finite losses
-    model = build_model(config).train()
     masks = torch.zeros(1, 96, 96, dtype=torch.uint8)
     masks[0, 30:50, 40:60] = 1
     target = {
