@@ -33,6 +33,16 @@ class PreprocessConfig:
     # Percentiles of the breast's intensities mapped to 0 and 1 (values beyond are clipped).
     # Robust to a few saturated pixels (clips, markers) where min/max would not be.
     percentiles: tuple[float, float] = (0.5, 99.5)
+    # Local contrast (CLAHE: contrast-limited adaptive histogram equalisation) of the
+    # normalised breast, after the percentiles: a faint mass inside dense tissue gets the
+    # contrast a fatty breast gives it. `clahe_clip_limit` is scikit-image's clip limit
+    # (0.01 is its default, up to 1; higher equalises harder); 0 disables it (the default).
+    # Values in (0, 0.01) are refused: there scikit-image's redistribution of the clipped
+    # counts overflows on uniform tissue and turns it white.
+    # `clahe_kernel_fraction` is the tile side as a fraction of S, so that the same
+    # setting equalises the same anatomy at any image_size (0.125 = eight tiles across).
+    clahe_clip_limit: float = 0.0
+    clahe_kernel_fraction: float = 0.125
     # Orientation: use DICOM laterality (ImageLaterality, then Laterality) when present;
     # False lets the image content decide always (for archives whose pixels ignore the tags).
     trust_laterality: bool = True
@@ -48,6 +58,13 @@ class PreprocessConfig:
         if not 0 <= low < high <= 100:
             raise ConfigError(
                 f"preprocess.percentiles must be 0 <= low < high <= 100, got {self.percentiles}"
+            )
+        clip_ok = self.clahe_clip_limit == 0 or 0.01 <= self.clahe_clip_limit <= 1
+        if not clip_ok or not 0 < self.clahe_kernel_fraction <= 1:
+            raise ConfigError(
+                "preprocess.clahe_clip_limit must be 0 (off) or in [0.01, 1], and "
+                "clahe_kernel_fraction in "
+                f"(0, 1], got {self.clahe_clip_limit} and {self.clahe_kernel_fraction}"
             )
         if self.threshold_scale <= 0 or self.mask_dilation_px < 0:
             raise ConfigError("preprocess.threshold_scale must be > 0 and mask_dilation_px >= 0")

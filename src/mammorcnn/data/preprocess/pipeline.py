@@ -2,8 +2,8 @@
 
 Steps (each recorded in :class:`PreprocessRecord`): find the breast, crop with a margin,
 mirror right breasts, resize the longer side to S (aspect ratio kept, antialiased), normalise
-intensities by breast percentiles, zero outside the breast, pad to SxS (crop at the left edge,
-centred vertically).
+intensities by breast percentiles, optionally equalise local contrast (CLAHE), zero outside
+the breast, pad to SxS (crop at the left edge, centred vertically).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from scipy import ndimage
 from mammorcnn.data.io.raw import RawImage
 from mammorcnn.data.preprocess.breast import BreastMask, find_breast
 from mammorcnn.data.preprocess.config import PreprocessConfig
+from mammorcnn.data.preprocess.contrast import equalise_local_contrast
 from mammorcnn.data.preprocess.record import PreprocessRecord
 
 
@@ -77,10 +78,21 @@ def preprocess(
     low, high = _intensity_range(resized, mask, config.percentiles)
     record.intensity_range = (low, high)
     normalised = np.clip((resized - low) / (high - low), 0.0, 1.0) if high > low else resized * 0
+    keep = None  # what stays non-zero: the dilated breast mask, or everything
     if config.suppress_outside_breast and mask.any():
+        keep = mask
         if config.mask_dilation_px > 0:
-            mask = ndimage.binary_dilation(mask, iterations=config.mask_dilation_px)
-        normalised = np.where(mask, normalised, 0.0)
+            keep = ndimage.binary_dilation(mask, iterations=config.mask_dilation_px)
+    if config.clahe_clip_limit > 0:
+        kernel_px = round(config.clahe_kernel_fraction * size)
+        normalised = equalise_local_contrast(
+            normalised,
+            np.ones_like(mask) if keep is None else keep,
+            config.clahe_clip_limit,
+            kernel_px,
+        )
+    if keep is not None:
+        normalised = np.where(keep, normalised, 0.0)
     image = np.zeros((size, size), dtype=np.float32)
     image[pad[0] : pad[0] + resized_shape[0], pad[1] : pad[1] + resized_shape[1]] = normalised
     return image, record
