@@ -1,6 +1,6 @@
 """Local contrast equalisation (CLAHE) of the normalised breast, for film and dense breasts.
 
-scikit-image's ``equalize_adapthist`` does the work: it is the reference implementation of
+scikit-image's ``equalize_adapthist`` does the work: a maintained implementation of
 Zuiderveld's CLAHE on float images (tiles, clipped histograms, bilinear blending between
 tiles), so nothing of it is written here; this module only fixes what it is given.
 """
@@ -19,7 +19,9 @@ def equalise_local_contrast(
     brighter than the breast takes no share of the tiles' histograms; the clip limit keeps
     the background's many zeros from stretching the skin line. Black stays black (CLAHE
     would lift a tile's zeros to its histogram's first step), so the background does not
-    gain a grey rim. Returns float32 in [0, 1].
+    gain a grey rim. scikit-image first stretches the image's own range to [0, 1]; after
+    preprocessing's percentiles the breast already spans 0 to 1, so that changes nothing.
+    Returns float32 in [0, 1].
     """
     from skimage.exposure import equalize_adapthist  # imported here: only when enabled
 
