@@ -207,3 +207,18 @@ def test_threshold_at_is_an_operating_point() -> None:
     assert result.threshold_at(1.0) == pytest.approx(0.6)
     assert result.threshold_at(0.1) == math.inf
     assert result.sensitivity_at(0.5) == pytest.approx(1 / 3)
+
+
+def test_froc_from_scores_hand_computed() -> None:
+    """Lesion best scores 0.9, 0.6 and a miss; false positives 0.8, 0.5, 0.3, 0.2 on 2
+    images. At 0.25 FP/image no false positive is allowed: only 0.9 (1/3). At 0.5, one:
+    the threshold may fall to 0.6, above the second false positive (2/3). At 1 and 2 the
+    miss stays missed (2/3)."""
+    from mammorcnn.engine.metrics.froc import froc_from_scores
+
+    result = froc_from_scores(
+        np.array([0.9, 0.6, -np.inf]), np.array([0.8, 0.5, 0.3, 0.2]), 2, (0.25, 0.5, 1, 2)
+    )
+    assert result.sensitivities == pytest.approx((1 / 3, 2 / 3, 2 / 3, 2 / 3))
+    assert result.thresholds[:2] == (0.9, 0.6)
+    assert result.n_lesions == 3 and result.n_predictions == 6

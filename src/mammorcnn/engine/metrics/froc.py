@@ -124,6 +124,24 @@ def froc(
     if any(not f >= 0 for f in fp_rates):
         raise ValueError(f"FP rates must be >= 0, got {list(fp_rates)}")
     best, fp_scores = lesion_scores(detections, lesions, rule)
+    n_predictions = int(sum(len(d.scores) for d in detections))
+    return froc_from_scores(best, fp_scores, n_images, fp_rates, n_predictions)
+
+
+def froc_from_scores(
+    best: np.ndarray,
+    fp_scores: np.ndarray,
+    n_images: int,
+    fp_rates: Sequence[float] = DEFAULT_FP_RATES,
+    n_predictions: int | None = None,
+) -> FrocResult:
+    """FROC from each lesion's best score (-inf if missed) and the false positives' scores
+    over ``n_images`` images: what :func:`froc` computes once detections are matched, and
+    what a kept ``per_image.json`` (which has no boxes) can still be re-scored with. Without
+    ``n_predictions`` the count is that of the scores given (a lesion's other hits unseen)."""
+    best, fp_scores = np.asarray(best, float), np.asarray(fp_scores, float)
+    if n_predictions is None:
+        n_predictions = int(np.isfinite(best).sum() + fp_scores.size)
     n_lesions = len(best)
     # Every distinct score is a threshold; descending, so FP and sensitivity only grow.
     all_scores = np.concatenate([best[np.isfinite(best)], fp_scores])
@@ -152,7 +170,7 @@ def froc(
         curve_thresholds=curve_thr,
         n_images=n_images,
         n_lesions=n_lesions,
-        n_predictions=int(sum(len(d.scores) for d in detections)),
+        n_predictions=n_predictions,
     )
 
 
