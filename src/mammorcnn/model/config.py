@@ -173,7 +173,8 @@ class BoxHeadConfig:
     positive_fraction: float = 0.25
     # Share of the background RoIs taken from the proposals the RPN scores highest (the
     # false positives a reader would see) instead of at random; 0 = all random (the paper,
-    # torchvision). model/hard_negatives.py; docs/training.md, "Hard negatives".
+    # torchvision). On mini-MIAS masses 0.25 hurt (partial boxes of large masses become
+    # negatives). model/hard_negatives.py; docs/training.md, "Hard negatives".
     hard_negative_fraction: float = 0.0
     # Box-delta weights (x, y, w, h); matterport BBOX_STD_DEV = 1/weights. torchvision.
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
