@@ -117,15 +117,9 @@ def froc(
     fp_rates: Sequence[float] = DEFAULT_FP_RATES,
 ) -> FrocResult:
     """FROC of ``detections[i]`` against ``lesions[i]`` over all images i (see module doc)."""
-    rule = rule or HitRule()
-    n_images = len(lesions)
-    if n_images == 0:
-        raise ValueError("FROC needs at least one image")
-    if any(not f >= 0 for f in fp_rates):
-        raise ValueError(f"FP rates must be >= 0, got {list(fp_rates)}")
-    best, fp_scores = lesion_scores(detections, lesions, rule)
+    best, fp_scores = lesion_scores(detections, lesions, rule or HitRule())
     n_predictions = int(sum(len(d.scores) for d in detections))
-    return froc_from_scores(best, fp_scores, n_images, fp_rates, n_predictions)
+    return froc_from_scores(best, fp_scores, len(lesions), fp_rates, n_predictions)
 
 
 def froc_from_scores(
@@ -139,6 +133,10 @@ def froc_from_scores(
     over ``n_images`` images: what :func:`froc` computes once detections are matched, and
     what a kept ``per_image.json`` (which has no boxes) can still be re-scored with. Without
     ``n_predictions`` the count is that of the scores given (a lesion's other hits unseen)."""
+    if n_images == 0:
+        raise ValueError("FROC needs at least one image")
+    if any(not f >= 0 for f in fp_rates):
+        raise ValueError(f"FP rates must be >= 0, got {list(fp_rates)}")
     best, fp_scores = np.asarray(best, float), np.asarray(fp_scores, float)
     if n_predictions is None:
         n_predictions = int(np.isfinite(best).sum() + fp_scores.size)
