@@ -212,3 +212,27 @@ def test_bad_transformer_checkpoint_raises_checkpoint_error(tmp_path) -> None:
 
 class _Unsafe:
     """An arbitrary object: weights_only loading must refuse to unpickle it."""
+
+
+def test_own_checkpoint_initialises_every_tensor_of_the_same_model(tmp_path) -> None:
+    # Two-stage training (e.g. synthetic phantoms first, docs/training.md): a mammorcnn
+    # weights file loads completely into a model of the same config, and an explicit
+    # norm/trainable_layers keeps the from-scratch setting instead of the pretrained default.
+    from mammorcnn.engine.checkpoint import save_weights
+
+    cfg = tiny_config()
+    cfg.backbone.norm, cfg.backbone.trainable_layers = "gn", 5
+    torch.manual_seed(3)
+    first = build_model(cfg)
+    path = tmp_path / "stage1.safetensors"
+    save_weights(path, first.state_dict(), {"step": 7})
+    cfg.init_checkpoint = str(path)
+    torch.manual_seed(4)
+    second = build_model(cfg)
+    report = second.load_reports[0]
+    assert report.skipped == {} and report.missing == []
+    assert len(report.loaded) == len(first.state_dict())
+    for key, value in first.state_dict().items():
+        torch.testing.assert_close(second.state_dict()[key], value, msg=key)
+    assert second.backbone.body.conv1.weight.requires_grad
+    assert type(second.backbone.body.bn1).__name__ == "GroupNorm"
