@@ -14,6 +14,51 @@ from mammorcnn.errors import ConfigError
 
 
 @dataclass
+class PhantomPretrainConfig:
+    """Pretraining on generated phantom mammograms before the real data.
+
+    From random initialisation a small set teaches little (docs/results.md, "What limits
+    it"); phantoms (the demo's generator) cost nothing to make and carry what every mass
+    detector needs: bright, bounded blobs on textured tissue. The run first trains its own
+    model on them in RUN/pretrain, then trains on the real data from those weights
+    (docs/training.md, "Phantom pretraining").
+    """
+
+    # Phantom mammograms to generate (in RUN/pretrain/phantoms, at
+    # data.preprocess.image_size) and pretrain on; 0 = no pretraining.
+    images: int = 0
+    # Passes over the phantoms; the batch, crops, optimiser and schedule are the main
+    # training's (lesion_repeat 1, no copy-paste, no validation).
+    epochs: int = 8
+    # Seed of the phantoms: image i depends only on (seed, i).
+    seed: int = 7
+    # Masses per phantom: an inclusive range.
+    masses_per_image: tuple[int, int] = (1, 2)
+    # Fraction of phantoms without a mass (lesion-free tissue to learn false positives on).
+    negative_fraction: float = 0.15
+    # Mass diameter as a fraction of the image side, drawn uniformly.
+    size_range: tuple[float, float] = (0.04, 0.2)
+    # How much a mass brightens the tissue, as a fraction of the intensity range: low values
+    # give faint masses, as film's benign masses in dense tissue are.
+    contrast_range: tuple[float, float] = (0.06, 0.2)
+
+    def __post_init__(self) -> None:
+        """Reject impossible values early, naming the field."""
+        name = "train.phantom_pretrain"
+        if self.images < 0 or self.epochs < 1:
+            raise ConfigError(f"{name}: images must be >= 0 and epochs >= 1")
+        lo, hi = self.masses_per_image
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"{name}.masses_per_image must be 0 <= low <= high: {lo}, {hi}")
+        if not 0 <= self.negative_fraction <= 1:
+            raise ConfigError(f"{name}.negative_fraction must be in [0, 1]")
+        if not 0 < self.size_range[0] <= self.size_range[1] < 0.5:
+            raise ConfigError(f"{name}.size_range must be 0 < low <= high < 0.5")
+        if not 0 < self.contrast_range[0] <= self.contrast_range[1] <= 1:
+            raise ConfigError(f"{name}.contrast_range must be 0 < low <= high <= 1")
+
+
+@dataclass
 class TrainConfig:
     """Optimiser, schedule, checkpointing and run-time settings of `mammorcnn train`."""
 
@@ -129,6 +174,8 @@ class TrainConfig:
     sync_bn: bool = False
     # Show tqdm progress bars (rank 0 only).
     progress: bool = True
+    # Pretraining on generated phantoms before the real data (off unless images > 0).
+    phantom_pretrain: PhantomPretrainConfig = field(default_factory=PhantomPretrainConfig)
 
     def __post_init__(self) -> None:
         """Reject impossible values early, naming the field."""

@@ -140,10 +140,14 @@ def _member_overrides(settings: CrossvalSettings, members: int) -> list[list[str
 
 
 def _train_fold(
-    settings: CrossvalSettings, train_json: Path, run_dir: Path, extra: list[str] | None = None
+    settings: CrossvalSettings,
+    train_json: Path,
+    run_dir: Path,
+    extra: list[str] | None = None,
+    pretrained: Path | None = None,
 ) -> Path:
-    """Train (or finish training) one fold's model (with ``extra`` overrides); the weights
-    its evaluation uses."""
+    """Train (or finish training) one fold's model (with ``extra`` overrides, from the
+    phantom pretraining's weights `pretrained` if any); the weights its evaluation uses."""
     from mammorcnn.config import load_config
     from mammorcnn.engine.training.manager import CheckpointManager
     from mammorcnn.engine.training.run import run_training
@@ -155,7 +159,7 @@ def _train_fold(
     overrides.append("train.val_annotations=null")  # the held-out fold is the test
     config = load_config(settings.config, overrides)
     resume = bool(CheckpointManager(run_dir / "checkpoints", 1).complete())
-    result = run_training(config, run_dir, resume=resume)
+    result = run_training(config, run_dir, resume=resume, pretrained=pretrained)
     _write_json(mark, {"weights": str(result.best), "step": result.step})
     return Path(result.best)
 
@@ -179,6 +183,21 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
         predictions_source=f"predictions of {weights}",
     )
     _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
+
+
+def _shared_pretraining(
+    settings: CrossvalSettings, out_dir: Path, only: list[int] | None
+) -> Path | None:
+    """The phantom pretraining all folds start from (OUT/pretrain, made once: the phantoms
+    hold nothing of any fold's images), if the config asks for one and a fold trains here."""
+    from mammorcnn.config import load_config
+    from mammorcnn.engine.training.phantom_pretrain import PRETRAIN_DIR
+    from mammorcnn.engine.training.run import pretrain_once
+
+    config = load_config(settings.config, settings.overrides)
+    if config.train.phantom_pretrain.images == 0 or only == []:
+        return None
+    return pretrain_once(config, out_dir / PRETRAIN_DIR)
 
 
 def evaluation_suffix(
@@ -232,13 +251,16 @@ def run_crossval(
         options.test_time_flip, members, options.nested_thresh, options.test_time_scales
     )
     pooled_dir = out_dir / f"pooled{suffix}"
+    pretrained = _shared_pretraining(settings, out_dir, only)
     reports, pooled_results = [], []
     for k, (train_json, test_json) in enumerate(fold_files):
         test_dir = out_dir / f"fold{k}" / f"test{suffix}"
         if only is None or k in only:
             log.info("fold %d of %d", k + 1, settings.folds)
             weights = [
-                _train_fold(settings, train_json, member_run_dir(out_dir / f"fold{k}", m), extra)
+                _train_fold(
+                    settings, train_json, member_run_dir(out_dir / f"fold{k}", m), extra, pretrained
+                )
                 for m, extra in enumerate(member_overrides)
             ]
             fold_options = replace(options, ensemble=[str(w) for w in weights[1:]])

@@ -9,6 +9,7 @@ into the same folder is refused (torchrun then ends the other ranks).
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,14 +18,25 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mammorcnn import __version__
+from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.config import Config, config_to_dict, load_config, save_config
 from mammorcnn.engine.folder_lock import folder_lock
 from mammorcnn.engine.training import distributed as D
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
 from mammorcnn.engine.training.loader import repeat_lesion_images
+from mammorcnn.engine.training.phantom_pretrain import (
+    DONE_MARK,
+    PHANTOMS_DIR,
+    PRETRAIN_DIR,
+    check_pretraining,
+    finished_weights,
+    generate_phantoms,
+    pretraining_config,
+    starting_from,
+)
 from mammorcnn.engine.training.rng import seed_everything
 from mammorcnn.engine.training.trainer import Trainer
-from mammorcnn.errors import ConfigError
+from mammorcnn.errors import ConfigError, TrainingError
 
 log = logging.getLogger("mammorcnn.train")
 
@@ -139,59 +151,144 @@ def run_training(
     val_set: Dataset | None = None,
     evaluate: EvaluateFn | None = None,
     overlays: OverlayFn | None = None,
+    pretrained: Path | None = None,
 ) -> TrainResult:
     """Train (or, with `resume`, continue) the run in `run_dir`; returns where the weights are.
 
     `result.best` is the checkpoint to use (best validation `train.best_metric`, or the last
-    one when nothing was validated). Anything not passed in is built from `config`.
+    one when nothing was validated). Anything not passed in is built from `config`. With
+    ``train.phantom_pretrain.images > 0`` the model first trains on phantoms in
+    RUN/pretrain, unless `pretrained` already names such weights (cross-validation makes
+    them once for all folds).
     """
     run_dir = Path(run_dir)
     info, created = D.init_distributed(config.train.device)
     lock = ExitStack()
     try:
         lock.enter_context(folder_lock(run_dir, "train", enabled=info.is_main))
-        # Same initial weights on every rank (DDP would broadcast rank 0's anyway).
-        seed_everything(config.train.seed)
-        if train_set is None:
-            train_set, val_set = _datasets(config)
-        class_names, category_ids = _classes(train_set, config)
-        if config.train.lesion_repeat > 1:
-            train_set = repeat_lesion_images(train_set, config.train.lesion_repeat)
-        if model is None:
-            from mammorcnn.model import build_model
-
-            model = build_model(config.model)
-        if val_set is not None and len(val_set) == 0:
-            raise ConfigError(f"{config.train.val_annotations}: the validation set is empty")
-        if val_set is not None and evaluate is None:
-            from mammorcnn.engine.training.validation import make_evaluator, make_overlays
-
-            evaluate = make_evaluator(val_set, info, config.train.batch_size)
-            overlays = overlays or make_overlays(val_set)
-        trainer = Trainer(
-            model,
-            train_set,
-            config.train,
-            run_dir,
-            evaluate=evaluate,
-            overlays=overlays,
-            collate_fn=_collate(),
-            metadata=weights_metadata(config, class_names, category_ids),
-            dist_info=info,
-        )
-        trainer.check_start(resume)
-        if resume:
-            refuse_optimiser_changes(config, run_dir)
-        if info.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            _record_config(config, run_dir, resume)
-        result = trainer.fit(resume=resume)
-        if info.is_main:
-            log.info("training done: best weights %s", result.best)
-        return result
+        check_pretraining(config)
+        if model is None and config.train.phantom_pretrain.images > 0:
+            if resume:
+                refuse_optimiser_changes(config, run_dir)
+            elif _has_checkpoint(run_dir):
+                raise TrainingError(
+                    f"{run_dir} already holds checkpoints; resume it or use a new run folder"
+                )
+            if info.is_main:  # now, so that `train --resume RUN` finds it if killed meanwhile
+                run_dir.mkdir(parents=True, exist_ok=True)
+                _record_config(config, run_dir, resume)
+            if pretrained is None:
+                pretrained = _pretrain(config, run_dir / PRETRAIN_DIR, resume, info)
+            # A run killed during its pretraining has no checkpoint of its own yet.
+            resume = resume and _has_checkpoint(run_dir)
+        return _train(
+            config, run_dir, resume, info, model, train_set, val_set, evaluate, overlays,
+            init=pretrained,
+        )  # fmt: skip
     finally:
         lock.close()
         D.cleanup(created)
+
+
+def pretrain_once(config: Config, folder: Path) -> Path:
+    """The phantom pretraining of `config` in `folder` (continued or reused if it is there):
+    the weights. For several trainings that share one pretraining (cross-validation's folds)."""
+    folder = Path(folder)
+    check_pretraining(config)
+    info, created = D.init_distributed(config.train.device)
+    lock = ExitStack()
+    try:
+        lock.enter_context(folder_lock(folder, "pretrain", enabled=info.is_main))
+        return _pretrain(config, folder, _has_checkpoint(folder), info)
+    finally:
+        lock.close()
+        D.cleanup(created)
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    from mammorcnn.engine.training.manager import CheckpointManager
+
+    return bool(CheckpointManager(run_dir / "checkpoints", 1).complete())
+
+
+def _pretrain(config: Config, folder: Path, resume: bool, info: D.DistInfo) -> Path:
+    """Generate the phantoms (rank 0), train on them in `folder`; the weights to start from."""
+    done = finished_weights(folder)
+    if done is not None and resume:
+        log.info("phantom pretraining already done: starting from %s", done)
+        return done
+    if done is not None:
+        raise TrainingError(
+            f"{folder} already holds a pretraining; resume it or use a new run folder"
+        )
+    if info.is_main:
+        log.info(
+            "phantom pretraining: %d phantoms in %s", config.train.phantom_pretrain.images, folder
+        )
+        generate_phantoms(config, folder / PHANTOMS_DIR)
+    D.barrier(info)
+    pre = pretraining_config(config, folder / PHANTOMS_DIR / "annotations.json")
+    result = _train(pre, folder, resume and _has_checkpoint(folder), info)
+    if info.is_main:
+        weights = Path(result.best).relative_to(folder)  # the folder may move
+        atomic_write_bytes(folder / DONE_MARK, json.dumps({"weights": str(weights)}).encode())
+    D.barrier(info)
+    return Path(finished_weights(folder) or result.best)
+
+
+def _train(
+    config: Config,
+    run_dir: Path,
+    resume: bool,
+    info: D.DistInfo,
+    model: nn.Module | None = None,
+    train_set: Dataset | None = None,
+    val_set: Dataset | None = None,
+    evaluate: EvaluateFn | None = None,
+    overlays: OverlayFn | None = None,
+    init: Path | None = None,
+) -> TrainResult:
+    """One training in `run_dir` (the process group and the folder's lock are the caller's);
+    `init`: pretrained weights the model starts from."""
+    # Same initial weights on every rank (DDP would broadcast rank 0's anyway).
+    seed_everything(config.train.seed)
+    if train_set is None:
+        train_set, val_set = _datasets(config)
+    class_names, category_ids = _classes(train_set, config)
+    if config.train.lesion_repeat > 1:
+        train_set = repeat_lesion_images(train_set, config.train.lesion_repeat)
+    if model is None:
+        from mammorcnn.model import build_model
+
+        model = build_model(config.model if init is None else starting_from(config.model, init))
+    if val_set is not None and len(val_set) == 0:
+        raise ConfigError(f"{config.train.val_annotations}: the validation set is empty")
+    if val_set is not None and evaluate is None:
+        from mammorcnn.engine.training.validation import make_evaluator, make_overlays
+
+        evaluate = make_evaluator(val_set, info, config.train.batch_size)
+        overlays = overlays or make_overlays(val_set)
+    trainer = Trainer(
+        model,
+        train_set,
+        config.train,
+        run_dir,
+        evaluate=evaluate,
+        overlays=overlays,
+        collate_fn=_collate(),
+        metadata=weights_metadata(config, class_names, category_ids),
+        dist_info=info,
+    )
+    trainer.check_start(resume)
+    if resume:
+        refuse_optimiser_changes(config, run_dir)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _record_config(config, run_dir, resume)
+    result = trainer.fit(resume=resume)
+    if info.is_main:
+        log.info("training done: best weights %s", result.best)
+    return result
 
 
 def _collate():  # noqa: ANN202 - the data package's collate function

@@ -1,0 +1,103 @@
+"""Phantom pretraining: the configs and files of the stage that runs before the real data.
+
+A run with ``train.phantom_pretrain.images > 0`` first trains its own model on generated
+phantom mammograms in RUN/pretrain, then starts the real training from those weights
+(docs/training.md, "Phantom pretraining"). This module decides what that stage trains with;
+`run.py` runs it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+from mammorcnn.config import Config
+from mammorcnn.errors import ConfigError
+from mammorcnn.model.config import ModelConfig
+
+PRETRAIN_DIR = "pretrain"
+PHANTOMS_DIR = "phantoms"
+PHANTOM_SETTINGS = "settings.json"  # written last: the phantoms are complete
+DONE_MARK = "pretrained.json"  # written last: the weights (relative to the folder) to start from
+
+
+def check_pretraining(config: Config) -> None:
+    """One-line ConfigError when phantom pretraining is combined with other initial weights."""
+    model = config.model
+    if config.train.phantom_pretrain.images > 0 and model.uses_pretrained:
+        other = "model.init_checkpoint" if model.init_checkpoint else "model.backbone.weights"
+        raise ConfigError(
+            f"train.phantom_pretrain.images > 0 and {other} are both set: the model can "
+            "start from one of them; set the other to null"
+        )
+
+
+def pretraining_config(config: Config, annotations: Path) -> Config:
+    """The config of the pretraining stage: the run's model, data and optimiser, on phantoms.
+
+    One class (phantom masses), no validation, no copy-paste (every phantom has its own
+    masses) and no lesion repeats (most phantoms have masses); the last checkpoint is kept.
+    """
+    pre = copy.deepcopy(config)
+    stage = config.train.phantom_pretrain
+    pre.model.num_classes = 1
+    pre.data.augment.paste_prob = 0.0
+    pre.train.train_annotations = str(annotations)
+    pre.train.val_annotations = None
+    pre.train.epochs = stage.epochs
+    pre.train.lesion_repeat = 1
+    pre.train.select = "last"
+    pre.train.phantom_pretrain.images = 0
+    return pre
+
+
+def starting_from(model: ModelConfig, weights: Path) -> ModelConfig:
+    """The run's model config initialised from the pretraining's `weights`.
+
+    The norm layers and trainable stages stay what they are from random initialisation
+    (``backbone_training``'s rule would otherwise freeze them, as for ImageNet weights): the
+    pretraining was short and synthetic, so every layer still has to learn the real images.
+    This is also what `predict` rebuilds from the checkpoint's config, which names no
+    initial weights.
+    """
+    out = copy.deepcopy(model)
+    out.backbone.norm, out.backbone.trainable_layers = model.backbone_training()
+    out.init_checkpoint = str(weights)
+    return out
+
+
+def generate_phantoms(config: Config, folder: Path) -> Path:
+    """Write the phantoms into `folder` (once: a finished set of the same settings is
+    reused); their COCO JSON."""
+    from mammorcnn.atomic import atomic_write_bytes
+    from mammorcnn.data.synthetic.dataset import generate_phantom_dataset
+
+    stage = config.train.phantom_pretrain
+    settings = dataclasses.asdict(stage) | {"image_size": config.data.preprocess.image_size}
+    settings = json.loads(json.dumps(settings))  # tuples as lists, as they read back
+    made = folder / PHANTOM_SETTINGS
+    annotations = folder / "annotations.json"
+    if made.is_file() and annotations.is_file() and json.loads(made.read_text()) == settings:
+        return annotations
+    generate_phantom_dataset(
+        folder,
+        stage.images,
+        stage.seed,
+        config.data.preprocess.image_size,
+        masses_per_image=stage.masses_per_image,
+        negative_fraction=stage.negative_fraction,
+        size_range=stage.size_range,
+        contrast_range=stage.contrast_range,
+    )
+    atomic_write_bytes(made, json.dumps(settings, indent=1).encode())  # last: marks them done
+    return annotations
+
+
+def finished_weights(folder: Path) -> Path | None:
+    """The weights of a finished pretraining in `folder` (None if it has not finished)."""
+    mark = folder / DONE_MARK
+    if not mark.is_file():
+        return None
+    return folder / json.loads(mark.read_text())["weights"]
