@@ -173,3 +173,29 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     )
     bad = cli(*args, "--test-time-scales", "0.1")
     assert bad.code == 2 and "--test-time-scales" in bad.err
+
+
+def test_folds_share_one_phantom_pretraining(cli, women: Path, tmp_path: Path) -> None:
+    """The phantoms hold nothing of any fold, so OUT/pretrain is made once and every fold
+    (and every member) starts from its weights."""
+    path = tiny_yaml(women, tmp_path, phantom_pretrain={"images": 2, "epochs": 1})
+    out = tmp_path / "cv"
+    args = ["crossval", path, "--data", women, "--folds", 2, "--out", out, "--device", "cpu"]
+    result = cli(*args, "--members", 2)
+    assert result.code == 0, result.err
+    weights = out / "pretrain" / "checkpoints" / "best.safetensors"
+    assert json.loads((out / "pretrain" / "pretrained.json").read_text())["weights"] == (
+        "checkpoints/best.safetensors"
+    )
+    made = weights.stat().st_mtime_ns
+    runs = [out / f"fold{k}" / run for k in (0, 1) for run in ("run", "run-member1")]
+    assert all((run / "trained.json").is_file() for run in runs)
+    assert not any((run / "pretrain").exists() for run in runs)  # no pretraining per fold
+    for run in runs:  # each records the setting it ran with
+        assert (
+            yaml.safe_load((run / "config.yaml").read_text())["train"]["phantom_pretrain"]["images"]
+            == 2
+        )
+    again = cli(*args, "--members", 2)
+    assert again.code == 0, again.err
+    assert weights.stat().st_mtime_ns == made  # reused, not retrained
