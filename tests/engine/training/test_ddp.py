@@ -52,3 +52,33 @@ def test_two_gloo_processes_train_in_sync_and_write_once(tmp_path: Path) -> None
     assert any(not torch.equal(best[k], p0[k]) for k in p0)
     assert [e["step"] for e in read_log(run_dir)] == [1, 2]
     assert len(list((run_dir / "tensorboard").iterdir())) == 1
+
+
+def test_two_gloo_processes_share_one_phantom_pretraining(tmp_path: Path) -> None:
+    """Under torchrun only rank 0 makes the phantoms and writes; both ranks pretrain, then
+    train, from the same weights (`mammorcnn train` as a user runs it)."""
+    from mammorcnn.data import generate_phantom_dataset
+
+    from .test_run import overrides
+
+    data = generate_phantom_dataset(tmp_path / "data", 4, seed=1, image_size=64)
+    run_dir = tmp_path / "run"
+    items = [o for o in overrides(data, tmp_path) if not o.startswith("train.val_annotations")]
+    items += ["train.phantom_pretrain.images=4", "train.phantom_pretrain.epochs=1"]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        "-m", "mammorcnn.cli.main", "train", *items, "--out", str(run_dir),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pretrain = run_dir / "pretrain"
+    assert len(list((pretrain / "phantoms" / "images").iterdir())) == 4
+    assert json.loads((pretrain / "pretrained.json").read_text())["weights"] == (
+        "checkpoints/best.safetensors"
+    )
+    # 4 images, 2 ranks, batch 2: one step per epoch, in each stage; one log line per step
+    assert [e["step"] for e in read_log(pretrain)] == [1]
+    assert [e["step"] for e in read_log(run_dir)] == [1]
+    assert done.stdout.count("best weights:") == 1  # rank 0 reports
