@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from torch import nn
@@ -162,10 +163,7 @@ def run_training(
     them once for all folds).
     """
     run_dir = Path(run_dir)
-    info, created = D.init_distributed(config.train.device)
-    lock = ExitStack()
-    try:
-        lock.enter_context(folder_lock(run_dir, "train", enabled=info.is_main))
+    with _group_and_lock(config.train.device, run_dir, "train") as info:
         check_pretraining(config)
         if model is None and config.train.phantom_pretrain.images > 0:
             if resume:
@@ -185,9 +183,6 @@ def run_training(
             config, run_dir, resume, info, model, train_set, val_set, evaluate, overlays,
             init=pretrained,
         )  # fmt: skip
-    finally:
-        lock.close()
-        D.cleanup(created)
 
 
 def pretrain_once(config: Config, folder: Path) -> Path:
@@ -195,11 +190,18 @@ def pretrain_once(config: Config, folder: Path) -> Path:
     the weights. For several trainings that share one pretraining (cross-validation's folds)."""
     folder = Path(folder)
     check_pretraining(config)
-    info, created = D.init_distributed(config.train.device)
+    with _group_and_lock(config.train.device, folder, "pretrain") as info:
+        return _pretrain(config, folder, _has_checkpoint(folder), info)
+
+
+@contextmanager
+def _group_and_lock(device: str, folder: Path, command: str) -> Iterator[D.DistInfo]:
+    """The process group (torchrun's, if any) and, on rank 0, `folder`'s lock, for a block."""
+    info, created = D.init_distributed(device)
     lock = ExitStack()
     try:
-        lock.enter_context(folder_lock(folder, "pretrain", enabled=info.is_main))
-        return _pretrain(config, folder, _has_checkpoint(folder), info)
+        lock.enter_context(folder_lock(folder, command, enabled=info.is_main))
+        yield info
     finally:
         lock.close()
         D.cleanup(created)
