@@ -73,6 +73,21 @@ class AugmentConfig:
     # exact: no interpolation); with its up-down flip, each of the 8 orientations of its box is
     # as likely. A mass has no preferred orientation on the film. False = no turn, no draw.
     paste_rotate: bool = False
+    # Probability that a training image gets a synthetic mass drawn into its breast, before
+    # the crop: a star-shaped outline (round, oval, lobulated, irregular or spiculated, as the
+    # phantoms' masses) whose dome-shaped brightening is added to the real tissue, so the
+    # tissue shows through and the mask is exact. Shapes and sizes no training mass has, on
+    # real film (data/synthetic_mass.py; docs/training.md, "Synthetic masses"). Needs a set of
+    # one class. 0 = off.
+    synthetic_mass_prob: float = 0.0
+    # Diameter of a synthetic mass as a fraction of the image side, drawn uniformly (at 512
+    # px, 0.04-0.2 is 20-100 px; mini-MIAS's masses are 22-234 px, median 50).
+    synthetic_mass_size: tuple[float, float] = (0.04, 0.2)
+    # Its brightening at the centre as a fraction of the tissue's headroom to white (1 -
+    # tissue), drawn uniformly; about 55 % of it at the margin, which is blurred. mini-MIAS's
+    # masses exceed the tissue around them by 0.26-0.79 of its headroom (10th-90th
+    # percentile, median 0.49) after preprocessing at 512 px.
+    synthetic_mass_contrast: tuple[float, float] = (0.2, 0.7)
     # Probability of a smooth elastic deformation after the affine (data/elastic.py), so
     # lesion outlines and tissue change shape (compression differs between exposures). 0 = off.
     elastic_prob: float = 0.0
@@ -101,6 +116,12 @@ class AugmentConfig:
             raise ConfigError("augment.paste_prob must be in [0, 1]")
         if not 0 < self.paste_scale[0] <= self.paste_scale[1]:
             raise ConfigError("augment.paste_scale must be a range of positive numbers")
+        if not 0 <= self.synthetic_mass_prob <= 1:
+            raise ConfigError("augment.synthetic_mass_prob must be in [0, 1]")
+        if not 0 < self.synthetic_mass_size[0] <= self.synthetic_mass_size[1] < 0.5:
+            raise ConfigError("augment.synthetic_mass_size must be a range within (0, 0.5)")
+        if not 0 < self.synthetic_mass_contrast[0] <= self.synthetic_mass_contrast[1] <= 1:
+            raise ConfigError("augment.synthetic_mass_contrast must be a range within (0, 1]")
         if not 0 <= self.elastic_prob <= 1:
             raise ConfigError("augment.elastic_prob must be in [0, 1]")
         if self.elastic_px < 0 or self.elastic_sigma_px <= 0:
@@ -108,11 +129,15 @@ class AugmentConfig:
         self.scale = (float(self.scale[0]), float(self.scale[1]))
         self.gamma = (float(self.gamma[0]), float(self.gamma[1]))
         self.paste_scale = (float(self.paste_scale[0]), float(self.paste_scale[1]))
+        self.synthetic_mass_size = tuple(map(float, self.synthetic_mass_size))
+        self.synthetic_mass_contrast = tuple(map(float, self.synthetic_mass_contrast))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["scale"], data["gamma"] = list(self.scale), list(self.gamma)
         data["paste_scale"] = list(self.paste_scale)
+        data["synthetic_mass_size"] = list(self.synthetic_mass_size)
+        data["synthetic_mass_contrast"] = list(self.synthetic_mass_contrast)
         return data
 
 

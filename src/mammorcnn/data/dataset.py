@@ -24,7 +24,8 @@ from mammorcnn.data.config import DataConfig
 from mammorcnn.data.io import read_image
 from mammorcnn.data.paste import LesionPaste, LesionPatch, cut_patch
 from mammorcnn.data.preprocess import PreprocessRecord, preprocess
-from mammorcnn.errors import AnnotationError, ImageReadError, MammoError
+from mammorcnn.data.synthetic_mass import SyntheticMass
+from mammorcnn.errors import AnnotationError, ConfigError, ImageReadError, MammoError
 
 
 class CocoMammoDataset(Dataset):
@@ -65,10 +66,26 @@ class CocoMammoDataset(Dataset):
             if use_aug and augment.paste_prob > 0
             else None
         )
+        self.synthetic_mass = self._synthetic_mass(use_aug)
         self._patch_memo: dict[int, list[LesionPatch | None]] = {}
         folder = self.config.cache_dir or default_cache_dir()
         self.cache = PreprocessCache(folder) if self.config.cache else None
         self._settings = self.config.preprocess.to_dict()
+
+    def _synthetic_mass(self, use_aug: bool) -> SyntheticMass | None:
+        """The drawing of synthetic masses, if the config asks for it; their label is the
+        set's one class (a drawn mass has no pathology to tell benign from malignant)."""
+        augment = self.config.augment
+        if not use_aug or augment.synthetic_mass_prob <= 0:
+            return None
+        if len(self.categories) != 1:
+            names = ", ".join(c["name"] for c in self.categories)
+            raise ConfigError(
+                f"{self.path}: data.augment.synthetic_mass_prob needs one category, this set "
+                f"has {len(self.categories)} ({names})"
+            )
+        size, contrast = augment.synthetic_mass_size, augment.synthetic_mass_contrast
+        return SyntheticMass(augment.synthetic_mass_prob, size, contrast, label=1)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -101,6 +118,8 @@ class CocoMammoDataset(Dataset):
         tensor = torch.from_numpy(image)[None]
         if self.paste is not None:
             tensor, target = self.paste(tensor, target, self.random_lesion)
+        if self.synthetic_mass is not None:
+            tensor, target = self.synthetic_mass(tensor, target)
         if self.augment is not None:
             tensor, target = self.augment(tensor, target)
         return tensor, target

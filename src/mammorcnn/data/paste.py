@@ -131,6 +131,48 @@ def _randint(low: int, high: int) -> int:
     return int(torch.randint(low, high + 1, ()).item()) if high > low else low
 
 
+def find_place(
+    image: torch.Tensor, boxes: torch.Tensor, footprint: torch.Tensor
+) -> tuple[int, int] | None:
+    """Top-left (y, x) of a placement of ``footprint`` (h, w bool): centred on a random
+    breast pixel, wholly inside the image, almost wholly on the breast, overlapping no box."""
+    height, width = image.shape[-2:]
+    h, w = footprint.shape
+    breast = image[0] > 0
+    inside = torch.nonzero(breast)
+    if h > height or w > width or len(inside) == 0:
+        return None
+    for _ in range(TRIES):
+        cy, cx = inside[_randint(0, len(inside) - 1)].tolist()
+        y0 = min(max(cy - h // 2, 0), height - h)
+        x0 = min(max(cx - w // 2, 0), width - w)
+        on_breast = breast[y0 : y0 + h, x0 : x0 + w][footprint].float().mean()
+        if on_breast < MIN_ON_BREAST:
+            continue
+        if len(boxes):
+            apart = (
+                (boxes[:, 2] <= x0) | (boxes[:, 0] >= x0 + w)
+                | (boxes[:, 3] <= y0) | (boxes[:, 1] >= y0 + h)
+            )  # fmt: skip
+            if not bool(apart.all()):
+                continue
+        return y0, x0
+    return None
+
+
+def with_lesion(target: dict[str, Any], mask: torch.Tensor, label: int) -> dict[str, Any]:
+    """``target`` with one more lesion: ``mask`` (H, W) of the whole image, its box, label."""
+    mask = mask.to(target["masks"].dtype)
+    box = boxes_from_masks(mask[None], torch.zeros(1, 4), torch.ones(1, dtype=torch.bool))
+    new = dict(target)
+    new["boxes"] = torch.cat([target["boxes"], box.to(target["boxes"].dtype)])
+    new["labels"] = torch.cat([target["labels"], torch.tensor([label])])
+    new["masks"] = torch.cat([target["masks"], mask[None]])
+    valid = target.get("mask_valid", torch.ones(len(target["boxes"]), dtype=torch.bool))
+    new["mask_valid"] = torch.cat([valid.bool(), torch.tensor([True])])
+    return new
+
+
 class LesionPaste:
     """``(image 1xHxW, target, patch source) -> (image, target)``: with probability ``prob``
     one more lesion, from ``source()`` (a random lesion of the training set, or None),
@@ -182,30 +224,8 @@ class LesionPaste:
     def place(
         self, image: torch.Tensor, boxes: torch.Tensor, footprint: torch.Tensor
     ) -> tuple[int, int] | None:
-        """Top-left (y, x) of a placement: centred on a random breast pixel, wholly inside
-        the image, its footprint almost wholly on the breast, overlapping no box."""
-        height, width = image.shape[-2:]
-        h, w = footprint.shape
-        breast = image[0] > 0
-        inside = torch.nonzero(breast)
-        if h > height or w > width or len(inside) == 0:
-            return None
-        for _ in range(TRIES):
-            cy, cx = inside[_randint(0, len(inside) - 1)].tolist()
-            y0 = min(max(cy - h // 2, 0), height - h)
-            x0 = min(max(cx - w // 2, 0), width - w)
-            on_breast = breast[y0 : y0 + h, x0 : x0 + w][footprint].float().mean()
-            if on_breast < MIN_ON_BREAST:
-                continue
-            if len(boxes):
-                apart = (
-                    (boxes[:, 2] <= x0) | (boxes[:, 0] >= x0 + w)
-                    | (boxes[:, 3] <= y0) | (boxes[:, 1] >= y0 + h)
-                )  # fmt: skip
-                if not bool(apart.all()):
-                    continue
-            return y0, x0
-        return None
+        """Top-left (y, x) of a placement (:func:`find_place`)."""
+        return find_place(image, boxes, footprint)
 
     @staticmethod
     def blend(
@@ -232,15 +252,7 @@ class LesionPaste:
         pixels = (patch.pixels + correction).clamp(0, 1)
         blended = alpha * pixels + (1 - alpha) * region
         out[0, y0 : y0 + h, x0 : x0 + w] = torch.where(region > 0, blended, region)
-        mask = torch.zeros(image.shape[-2:], dtype=target["masks"].dtype)
+        mask = torch.zeros(image.shape[-2:], dtype=torch.bool)
         lesion = patch.mask & (region > 0)  # a lesion at the skin line ends there
-        mask[y0 : y0 + h, x0 : x0 + w] = lesion.to(mask.dtype)
-        box = boxes_from_masks(mask[None], torch.zeros(1, 4), torch.ones(1, dtype=torch.bool))
-        box = box.to(target["boxes"].dtype)
-        new = dict(target)
-        new["boxes"] = torch.cat([target["boxes"], box])
-        new["labels"] = torch.cat([target["labels"], torch.tensor([patch.label])])
-        new["masks"] = torch.cat([target["masks"], mask[None]])
-        valid = target.get("mask_valid", torch.ones(len(target["boxes"]), dtype=torch.bool))
-        new["mask_valid"] = torch.cat([valid.bool(), torch.tensor([True])])
-        return out, new
+        mask[y0 : y0 + h, x0 : x0 + w] = lesion
+        return out, with_lesion(target, mask, patch.label)

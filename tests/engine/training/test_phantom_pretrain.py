@@ -28,13 +28,19 @@ RECIPE = Path(__file__).parents[3] / "src/mammorcnn/configs/mini-mias.yaml"
 
 def test_the_stage_trains_the_runs_model_and_optimiser_on_phantoms(tmp_path: Path) -> None:
     config = load_config(
-        RECIPE, ["train.phantom_pretrain.images=320", "train.val_annotations=v.json"]
+        RECIPE,
+        [
+            "train.phantom_pretrain.images=320",
+            "train.val_annotations=v.json",
+            "data.augment.synthetic_mass_prob=0.5",
+        ],
     )
     pre = pretraining_config(config, tmp_path / "annotations.json")
     assert pre.train.train_annotations == str(tmp_path / "annotations.json")
     assert pre.train.val_annotations is None and pre.train.select == "last"
     assert pre.train.epochs == 8 and pre.train.lesion_repeat == 1
     assert pre.model.num_classes == 1 and pre.data.augment.paste_prob == 0
+    assert pre.data.augment.synthetic_mass_prob == 0
     assert pre.train.phantom_pretrain.images == 0  # no pretraining of the pretraining
     assert config.train.phantom_pretrain.images == 320 and config.train.lesion_repeat == 3
     # everything else is the run's own: architecture, crops, optimiser, schedule

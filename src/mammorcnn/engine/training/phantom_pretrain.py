@@ -37,13 +37,15 @@ def check_pretraining(config: Config) -> None:
 def pretraining_config(config: Config, annotations: Path) -> Config:
     """The config of the pretraining stage: the run's model, data and optimiser, on phantoms.
 
-    One class (phantom masses), no validation, no copy-paste (every phantom has its own
-    masses) and no lesion repeats (most phantoms have masses); the last checkpoint is kept.
+    One class (phantom masses), no validation, no copy-paste or drawn masses (every phantom
+    has its own) and no lesion repeats (most phantoms have masses); the last checkpoint is
+    kept.
     """
     pre = copy.deepcopy(config)
     stage = config.train.phantom_pretrain
     pre.model.num_classes = 1
     pre.data.augment.paste_prob = 0.0
+    pre.data.augment.synthetic_mass_prob = 0.0
     pre.train.train_annotations = str(annotations)
     pre.train.val_annotations = None
     pre.train.epochs = stage.epochs
