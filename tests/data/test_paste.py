@@ -119,20 +119,30 @@ def test_the_background_stays_zero_and_placements_avoid_existing_boxes() -> None
             assert not new["masks"][1].bool()[:, 56:].any()  # the lesion ends at the skin
 
 
+NEUTRAL = dict(vflip_prob=0.0, rotation_degrees=0.0, translate=0.0, scale=(1.0, 1.0),
+               brightness=0.0, contrast=0.0, gamma=(1.0, 1.0), noise_std=0.0)  # fmt: skip
+
+
+def only_augment(tmp_path, **augment):  # noqa: ANN001, ANN201 - a DataConfig
+    """128-px images whose only augmentation is ``augment`` (the rest set to no change)."""
+    from mammorcnn.data import DataConfig, PreprocessConfig
+    from mammorcnn.data.augment import AugmentConfig
+
+    return DataConfig(
+        preprocess=PreprocessConfig(image_size=128),
+        augment=AugmentConfig(**augment, **NEUTRAL),
+        cache_dir=str(tmp_path / "cache"),
+    )
+
+
 def test_the_dataset_pastes_lesions_of_its_own_images_in_training_only(tmp_path) -> None:
-    from mammorcnn.data import CocoMammoDataset, DataConfig, PreprocessConfig
+    from mammorcnn.data import CocoMammoDataset
     from mammorcnn.data.augment import AugmentConfig
     from mammorcnn.data.synthetic import generate_phantom_dataset
 
     coco = generate_phantom_dataset(tmp_path / "ph", 6, seed=3, image_size=128,
                                     negative_fraction=0.5)  # fmt: skip
-    neutral = dict(vflip_prob=0.0, rotation_degrees=0.0, translate=0.0, scale=(1.0, 1.0),
-                   brightness=0.0, contrast=0.0, gamma=(1.0, 1.0), noise_std=0.0)  # fmt: skip
-    config = DataConfig(
-        preprocess=PreprocessConfig(image_size=128),
-        augment=AugmentConfig(paste_prob=1.0, **neutral),
-        cache_dir=str(tmp_path / "cache"),
-    )
+    config = only_augment(tmp_path, paste_prob=1.0)
     train = CocoMammoDataset(coco, config, train=True)
     plain = CocoMammoDataset(coco, config, train=False)
     negatives = [i for i in range(len(train)) if not train.has_lesions(i)]
@@ -155,7 +165,7 @@ def test_the_dataset_pastes_lesions_of_its_own_images_in_training_only(tmp_path)
     assert gained >= len(negatives)  # most tries find a place in a phantom's breast
     # the paste's settings come from the config: no quarter turns unless asked for
     assert train.paste.rotate is False and train.paste.scale == (1.0, 1.0)
-    config.augment = AugmentConfig(paste_prob=1.0, paste_rotate=True, **neutral)
+    config.augment = AugmentConfig(paste_prob=1.0, paste_rotate=True, **NEUTRAL)
     assert CocoMammoDataset(coco, config, train=True).paste.rotate is True
 
 

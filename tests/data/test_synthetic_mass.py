@@ -10,7 +10,7 @@ import torch
 from mammorcnn.data.synthetic.masses import _EDGE
 from mammorcnn.data.synthetic_mass import SyntheticMass
 
-from .test_paste import target
+from .test_paste import only_augment, target
 
 
 def textured(size: int = 96) -> torch.Tensor:
@@ -95,20 +95,13 @@ def test_sizes_and_contrasts_cover_their_ranges() -> None:
 
 
 def test_the_dataset_draws_masses_in_training_only_and_needs_one_class(tmp_path) -> None:
-    from mammorcnn.data import CocoMammoDataset, DataConfig, PreprocessConfig
-    from mammorcnn.data.augment import AugmentConfig
+    from mammorcnn.data import CocoMammoDataset
     from mammorcnn.data.synthetic import generate_phantom_dataset
     from mammorcnn.errors import ConfigError
 
     coco = generate_phantom_dataset(tmp_path / "ph", 4, seed=3, image_size=128,
                                     negative_fraction=1.0)  # fmt: skip
-    neutral = dict(vflip_prob=0.0, rotation_degrees=0.0, translate=0.0, scale=(1.0, 1.0),
-                   brightness=0.0, contrast=0.0, gamma=(1.0, 1.0), noise_std=0.0)  # fmt: skip
-    config = DataConfig(
-        preprocess=PreprocessConfig(image_size=128),
-        augment=AugmentConfig(synthetic_mass_prob=1.0, **neutral),
-        cache_dir=str(tmp_path / "cache"),
-    )
+    config = only_augment(tmp_path, synthetic_mass_prob=1.0)
     train = CocoMammoDataset(coco, config, train=True)
     plain = CocoMammoDataset(coco, config, train=False)
     torch.manual_seed(0)
