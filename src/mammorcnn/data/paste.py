@@ -208,7 +208,7 @@ class LesionPaste:
         if patch is None:
             return image, target
         alpha = feathered_alpha(patch.mask)
-        place = self.place(image, target["boxes"], alpha > 0)
+        place = find_place(image, target["boxes"], alpha > 0)
         if place is None:
             return image, target
         return self.blend(image, target, patch, alpha, place)
@@ -220,12 +220,6 @@ class LesionPaste:
             return low
         u = float(torch.rand(()))
         return float(np.exp(np.log(low) + u * (np.log(high) - np.log(low))))
-
-    def place(
-        self, image: torch.Tensor, boxes: torch.Tensor, footprint: torch.Tensor
-    ) -> tuple[int, int] | None:
-        """Top-left (y, x) of a placement (:func:`find_place`)."""
-        return find_place(image, boxes, footprint)
 
     @staticmethod
     def blend(

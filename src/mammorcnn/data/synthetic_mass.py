@@ -66,9 +66,11 @@ class SyntheticMass:
         window = (2 * half + 1, 2 * half + 1)
         _, mask, density = render_mass(mass, (half + 0.5, half + 0.5), window)
         density = gaussian_filter(density, blur) if blur >= 0.3 else density
+        if not mask.any():
+            return image, target
         mask, density = torch.from_numpy(mask), torch.from_numpy(density)
         place = find_place(image, target["boxes"], mask)
-        if place is None or not bool(mask.any()):
+        if place is None:
             return image, target
         return self.draw(image, target, mask, density * rng.uniform(*self.contrast), place)
 

@@ -149,8 +149,7 @@ def _train_fold(
     """Train (or finish training) one fold's model (with ``extra`` overrides, from the
     phantom pretraining's weights `pretrained` if any); the weights its evaluation uses."""
     from mammorcnn.config import load_config
-    from mammorcnn.engine.training.manager import CheckpointManager
-    from mammorcnn.engine.training.run import run_training
+    from mammorcnn.engine.training.run import has_checkpoint, run_training
 
     mark = run_dir / TRAINED_MARK
     if mark.is_file():
@@ -158,8 +157,7 @@ def _train_fold(
     overrides = [*settings.overrides, *(extra or []), f"train.train_annotations={train_json}"]
     overrides.append("train.val_annotations=null")  # the held-out fold is the test
     config = load_config(settings.config, overrides)
-    resume = bool(CheckpointManager(run_dir / "checkpoints", 1).complete())
-    result = run_training(config, run_dir, resume=resume, pretrained=pretrained)
+    result = run_training(config, run_dir, resume=has_checkpoint(run_dir), pretrained=pretrained)
     _write_json(mark, {"weights": str(result.best), "step": result.step})
     return Path(result.best)
 

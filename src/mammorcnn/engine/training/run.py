@@ -168,7 +168,7 @@ def run_training(
         if model is None and config.train.phantom_pretrain.images > 0:
             if resume:
                 refuse_optimiser_changes(config, run_dir)
-            elif _has_checkpoint(run_dir):
+            elif has_checkpoint(run_dir):
                 raise TrainingError(
                     f"{run_dir} already holds checkpoints; resume it or use a new run folder"
                 )
@@ -178,7 +178,7 @@ def run_training(
             if pretrained is None:
                 pretrained = _pretrain(config, run_dir / PRETRAIN_DIR, resume, info)
             # A run killed during its pretraining has no checkpoint of its own yet.
-            resume = resume and _has_checkpoint(run_dir)
+            resume = resume and has_checkpoint(run_dir)
         return _train(
             config, run_dir, resume, info, model, train_set, val_set, evaluate, overlays,
             init=pretrained,
@@ -191,7 +191,7 @@ def pretrain_once(config: Config, folder: Path) -> Path:
     folder = Path(folder)
     check_pretraining(config)
     with _group_and_lock(config.train.device, folder, "pretrain") as info:
-        return _pretrain(config, folder, _has_checkpoint(folder), info)
+        return _pretrain(config, folder, has_checkpoint(folder), info)
 
 
 @contextmanager
@@ -207,7 +207,8 @@ def _group_and_lock(device: str, folder: Path, command: str) -> Iterator[D.DistI
         D.cleanup(created)
 
 
-def _has_checkpoint(run_dir: Path) -> bool:
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a complete checkpoint to resume from."""
     from mammorcnn.engine.training.manager import CheckpointManager
 
     return bool(CheckpointManager(run_dir / "checkpoints", 1).complete())
@@ -230,7 +231,7 @@ def _pretrain(config: Config, folder: Path, resume: bool, info: D.DistInfo) -> P
         generate_phantoms(config, folder / PHANTOMS_DIR)
     D.barrier(info)
     pre = pretraining_config(config, folder / PHANTOMS_DIR / "annotations.json")
-    result = _train(pre, folder, resume and _has_checkpoint(folder), info)
+    result = _train(pre, folder, resume and has_checkpoint(folder), info)
     if info.is_main:
         weights = Path(result.best).relative_to(folder)  # the folder may move
         atomic_write_bytes(folder / DONE_MARK, json.dumps({"weights": str(weights)}).encode())
