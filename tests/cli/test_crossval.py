@@ -173,6 +173,14 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     )
     bad = cli(*args, "--test-time-scales", "0.1")
     assert bad.code == 2 and "--test-time-scales" in bad.err
+    # and with further marks of an image lowered, into its own folder
+    decayed = cli(*args, "--fold", 0, "--rank-decay", 0.5)
+    assert decayed.code == 0, decayed.err
+    lowered = json.loads((out / "fold0" / "test-decay0.5" / "predictions.json").read_text())
+    assert lowered["settings"]["rank_decay"] == 0.5
+    assert sum(r["score"] for r in lowered["results"]) < sum(r["score"] for r in single)
+    bad = cli(*args, "--rank-decay", 1.5)
+    assert bad.code == 2 and "--rank-decay" in bad.err
 
 
 def test_folds_share_one_phantom_pretraining(cli, women: Path, tmp_path: Path) -> None:

@@ -103,6 +103,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "(default: the checkpoint's model.box_head.contralateral_radius)",
     )
     parser.add_argument(
+        "--rank-decay",
+        type=float,
+        metavar="G",
+        help="multiply the score of an image's k-th detection of a class (best first, k from 0) "
+        "by G**k, so further marks of one image weigh less (1 turns it off; default: the "
+        "checkpoint's model.box_head.rank_decay; docs/evaluation.md, 'Rank decay')",
+    )
+    parser.add_argument(
         "--ensemble",
         action="append",
         default=[],
@@ -142,6 +150,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         nested_thresh=args.nested_thresh,
         contralateral_weight=args.contralateral_weight,
         contralateral_radius=args.contralateral_radius,
+        rank_decay=args.rank_decay,
         ensemble=[str(path) for path in args.ensemble],
         cache_dir=cache_dir,
         preprocess_overrides=preprocess_overrides(args),

@@ -87,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the config's model.box_head.test_time_scales, into foldK/test and pooled)",
     )
     parser.add_argument(
+        "--rank-decay",
+        type=float,
+        metavar="G",
+        help="evaluate with an image's k-th detection of a class scored times G**k into "
+        "foldK/test-decayG and pooled-decayG, beside the plain evaluation (default: the "
+        "config's model.box_head.rank_decay, into foldK/test and pooled)",
+    )
+    parser.add_argument(
         "--no-html", action="store_true", help="do not write the pooled review page report.html"
     )
     parser.add_argument(
@@ -105,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.inference.predictor import check_scales
+    from mammorcnn.engine.inference.rank_decay import check_decay
     from mammorcnn.engine.metrics import HitRule
     from mammorcnn.model.nested import check_threshold
 
@@ -118,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         check_threshold(args.nested_thresh, "--nested-thresh")
     if args.test_time_scales is not None:
         check_scales(args.test_time_scales)
+    if args.rank_decay is not None:
+        check_decay(args.rank_decay, "--rank-decay")
     settings = CrossvalSettings(
         config=str(config_path),
         data=str(args.data),
@@ -133,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         test_time_flip=args.test_time_flip,
         nested_thresh=args.nested_thresh,
         test_time_scales=args.test_time_scales,
+        rank_decay=args.rank_decay,
     )
     bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
     if bad:  # before any fold folder is made for its lock
@@ -155,7 +167,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(format_summary(summary))
     suffix = evaluation_suffix(
-        args.test_time_flip, args.members, args.nested_thresh, args.test_time_scales
+        args.test_time_flip,
+        args.members,
+        args.nested_thresh,
+        args.test_time_scales,
+        args.rank_decay,
     )
     print(
         f"\nper-fold reports in {args.out}/foldK/test{suffix}, pooled in {args.out}/pooled{suffix}"

@@ -203,18 +203,20 @@ def evaluation_suffix(
     members: int = 1,
     nested_thresh: float | None = None,
     test_time_scales: list[float] | None = None,
+    rank_decay: float | None = None,
 ) -> str:
     """The folder suffix of an evaluation of a seed ensemble (``-ensN``), with test-time flips
     forced on or off (``-flip``, ``-noflip``), with a nested-detection threshold
-    (``-nestedT``) and with test-time scales (``-scales1_1.25``); '' for one model whose
-    checkpoint's own settings decide."""
+    (``-nestedT``), with test-time scales (``-scales1_1.25``) and with a rank decay
+    (``-decayG``); '' for one model whose checkpoint's own settings decide."""
     ensemble = f"-ens{members}" if members > 1 else ""
     flip = {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
     nested = "" if nested_thresh is None else f"-nested{nested_thresh:g}"
     scales = (
         "" if test_time_scales is None else "-scales" + "_".join(f"{s:g}" for s in test_time_scales)
     )
-    return ensemble + flip + nested + scales
+    decay = "" if rank_decay is None else f"-decay{rank_decay:g}"
+    return ensemble + flip + nested + scales + decay
 
 
 def run_crossval(
@@ -246,7 +248,11 @@ def run_crossval(
         raise ConfigError(f"--fold {bad[0]}: folds are numbered 0..{settings.folds - 1}")
     member_overrides = _member_overrides(settings, members)
     suffix = evaluation_suffix(
-        options.test_time_flip, members, options.nested_thresh, options.test_time_scales
+        options.test_time_flip,
+        members,
+        options.nested_thresh,
+        options.test_time_scales,
+        options.rank_decay,
     )
     pooled_dir = out_dir / f"pooled{suffix}"
     pretrained = _shared_pretraining(settings, out_dir, only)

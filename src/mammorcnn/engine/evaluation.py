@@ -64,8 +64,8 @@ def evaluate_dataset(
     if (weights is None) == (results_file is None):
         raise ConfigError("give either weights or a results file to evaluate")
     opts = options or DatasetRunOptions()
-    if opts.ensemble and weights is None:
-        raise ConfigError("--ensemble runs models beside --weights; a results file has none")
+    if weights is None:
+        refuse_model_options(opts)
     if opts.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {opts.batch_size}")
     if n_resamples < 1:
@@ -80,6 +80,7 @@ def evaluate_dataset(
         files = [results_file] if isinstance(results_file, str | Path) else list(results_file)
         source = ", ".join(map(str, files))
         results = rescored_contralateral(results, gt, files, data, opts)
+        results = rescored_rank_decay(results, files, opts)
     else:
         results, skipped = predict_dataset(weights, data, opts, out_dir=out)
         source = f"predictions of {', '.join(map(str, [weights, *opts.ensemble]))}"
@@ -108,6 +109,65 @@ def evaluate_dataset(
         sources = [used, ("data", data)]
         write_evaluation_page(out, report, gt, results, Path(data).parent, sources, True)
     return Evaluation(report, skipped, other_findings)
+
+
+def refuse_model_options(opts: DatasetRunOptions) -> None:
+    """One-line ConfigError for an option that only running the model applies, given with
+    saved results (which it would silently leave as they are)."""
+    given = {
+        "--ensemble": bool(opts.ensemble),
+        "--nested-thresh": opts.nested_thresh is not None,
+        "--test-time-flip/--no-test-time-flip": opts.test_time_flip is not None,
+        "--test-time-scales": opts.test_time_scales is not None,
+        "--proposals": opts.proposals is not None,
+        "--bf16": opts.bf16,
+    }
+    for option, used in given.items():
+        if used:
+            raise ConfigError(
+                f"{option} changes how the model runs; a results file has no model "
+                "(give --weights to run it)"
+            )
+
+
+def rescored_rank_decay(results: list[dict], files: list, opts: DatasetRunOptions) -> list[dict]:
+    """Saved results with each image's k-th detection of a class scored times
+    ``opts.rank_decay ** k`` (rank_decay.py), when the options ask for it. Refused on files
+    already decayed (it would compound) or with the contralateral rule, which runs after the
+    decay when the model runs and would run before it here."""
+    import torch
+
+    from mammorcnn.engine.inference.predictions_file import read_settings
+    from mammorcnn.engine.inference.rank_decay import check_decay, decay_by_rank
+
+    if opts.rank_decay is None:
+        return results
+    decay = check_decay(opts.rank_decay, "--rank-decay")
+    for path, settings in read_settings(files).items():
+        for done in ("rank_decay", "contralateral"):
+            if done in settings:
+                raise ConfigError(
+                    f"{path}: its scores were made with {done.replace('_', ' ')}; "
+                    "--rank-decay rescores results made without either"
+                )
+    if opts.contralateral_weight:
+        raise ConfigError(
+            "--rank-decay and --contralateral-weight on saved results: the model applies the "
+            "decay first; give --weights to run both"
+        )
+    groups: dict[tuple, list[int]] = {}
+    for i, entry in enumerate(results):
+        groups.setdefault((entry.get("image_id"), entry.get("category_id")), []).append(i)
+    out = [dict(entry) for entry in results]
+    for members in groups.values():
+        given = [results[i].get("score") for i in members]
+        if not all(isinstance(s, int | float) and not isinstance(s, bool) for s in given):
+            continue  # the evaluator names the bad entry
+        scores = torch.tensor(given, dtype=torch.float64)
+        decayed = decay_by_rank(scores, torch.zeros(len(members), dtype=torch.long), decay)
+        for i, score in zip(members, decayed.tolist()):
+            out[i]["score"] = score
+    return out
 
 
 def rescored_contralateral(

@@ -215,6 +215,13 @@ class BoxHeadConfig:
     # The Gaussian's sigma, in breast coordinates (the breast's box is the unit square,
     # chest wall at x = 0): 0.1 is a tenth of the breast's width and height.
     contralateral_radius: float = 0.1
+    # Inference, after the views merge and nested detections go (before the contralateral
+    # rule): the k-th detection of an image and class (best first, k from 0) has its score
+    # multiplied by rank_decay**k, so an image's second and third marks weigh less than its
+    # first when images are compared under one threshold (a mammogram rarely holds two
+    # masses; dense tissue draws several marks). 1 = off (the specification). Not part of an
+    # exported model. engine/inference/rank_decay.py; docs/evaluation.md, "Rank decay".
+    rank_decay: float = 1.0
 
     def __post_init__(self) -> None:
         """IoU thresholds ordered within [0, 1]; a sample that can hold positives; a real FC."""
@@ -227,6 +234,7 @@ class BoxHeadConfig:
         _require("model.box_head.hard_negative_fraction", 0 <= self.hard_negative_fraction <= 1)
         _require("model.box_head.contralateral_weight", 0 <= self.contralateral_weight <= 1)
         _require("model.box_head.contralateral_radius", 0 < self.contralateral_radius < 10)
+        _require("model.box_head.rank_decay", 0 < self.rank_decay <= 1)
         _require(
             "model.box_head.test_time_scales",
             len(self.test_time_scales) > 0

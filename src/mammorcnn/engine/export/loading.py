@@ -35,4 +35,11 @@ def load_model_for_export(weights: Path) -> tuple[nn.Module, int]:
             weights,
             list(loaded.model_config.box_head.test_time_scales),
         )
+    if loaded.model_config.box_head.rank_decay != 1:
+        log.warning(
+            "%s lowers each image's further detections at test time (model.box_head.rank_decay "
+            "%g); the exported graph returns the plain scores (docs/evaluation.md, 'Rank decay')",
+            weights,
+            loaded.model_config.box_head.rank_decay,
+        )
     return loaded.model, loaded.preprocess.image_size

@@ -45,6 +45,9 @@ class DatasetRunOptions:
     # Its Gaussian's sigma in breast coordinates (None: the checkpoint's
     # model.box_head.contralateral_radius).
     contralateral_radius: float | None = None
+    # Multiply an image's k-th detection of a class by this to the power k (None: the
+    # checkpoint's model.box_head.rank_decay; 1 turns it off). rank_decay.py.
+    rank_decay: float | None = None
     # More weights (files or run folders) run on the same images, their detections merged
     # with the first model's (engine/inference/ensemble.py; docs/evaluation.md, "Ensembles").
     ensemble: list[str] = field(default_factory=list)
@@ -108,6 +111,7 @@ def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - Lo
         test_time_flip=opts.test_time_flip,
         ensemble=load_ensemble(loaded, opts),
         test_time_scales=opts.test_time_scales,
+        rank_decay=opts.rank_decay,
     )
 
 
@@ -123,6 +127,8 @@ def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - 
     nested = predictor.loaded.model_config.box_head.nested_thresh
     if nested is not None:
         settings["nested_thresh"] = nested
+    if predictor.rank_decay != 1:
+        settings["rank_decay"] = predictor.rank_decay
     weight, radius = contralateral_settings(opts, predictor.loaded)
     if weight > 0:
         settings["contralateral"] = {"weight": weight, "radius": radius}

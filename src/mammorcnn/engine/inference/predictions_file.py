@@ -177,3 +177,14 @@ def read_records(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> dict[
                 raise AnnotationError(path, f"image {entry['id']}: no preprocessing record")
             records[mapping[entry["id"]]] = PreprocessRecord.from_dict(preprocess)
     return records
+
+
+def read_settings(paths: Path | Sequence[Path]) -> dict[Path, dict]:
+    """Each predictions file's inference settings (bare COCO results lists: none)."""
+    paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    settings = {}
+    for path in paths:
+        data = _read(path)
+        if isinstance(data, dict) and isinstance(data.get("settings"), dict):
+            settings[path] = data["settings"]
+    return settings

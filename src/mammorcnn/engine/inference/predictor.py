@@ -33,6 +33,7 @@ from mammorcnn.engine.inference.flip_merge import (
     unscale_view,
 )
 from mammorcnn.engine.inference.loading import LoadedModel
+from mammorcnn.engine.inference.rank_decay import check_decay, decay_by_rank
 from mammorcnn.engine.outputs import Detections
 from mammorcnn.errors import ConfigError, InputError
 from mammorcnn.model.config import MAX_TEST_SCALE, MIN_TEST_SCALE
@@ -164,6 +165,7 @@ class Predictor:
         test_time_flip: bool | None = None,
         ensemble: Sequence[LoadedModel] = (),
         test_time_scales: Sequence[float] | None = None,
+        rank_decay: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
@@ -186,6 +188,9 @@ class Predictor:
         )
         # More models on the same device, whose detections merge with this one's (ensemble.py)
         self.ensemble = list(ensemble)
+        # None: the checkpoint's model.box_head.rank_decay (rank_decay.py)
+        decay = loaded.model_config.box_head.rank_decay if rank_decay is None else rank_decay
+        self.rank_decay = check_decay(decay, "--rank-decay")
 
     def prepare_file(self, path: Path, keep_pixels: bool = True) -> PreparedImage:
         """Read and preprocess a file with the checkpoint's settings (ImageReadError if bad).
@@ -206,7 +211,7 @@ class Predictor:
     @torch.inference_mode()
     def run(self, items: Sequence[PreparedImage]) -> list[dict[str, torch.Tensor]]:
         """Model-space detections (CPU tensors) per image: best first, at or above the score
-        threshold, not wholly in the padding, at most ``max_detections``."""
+        threshold after the rank decay, not wholly in the padding, at most ``max_detections``."""
         model, device = self.loaded.model, self.loaded.device
         outputs = []
         for batch in batched(items, self.batch_size):
@@ -222,6 +227,9 @@ class Predictor:
                 ) from None
             for item, out in zip(batch, results):
                 out = {key: value.detach().cpu() for key, value in out.items()}
+                # A score floor inside the model (no merged views) drops nothing this would
+                # keep: decay only lowers scores, and a rank counts higher scores alone.
+                out["scores"] = decay_by_rank(out["scores"], out["labels"], self.rank_decay)
                 _, valid = original_boxes(out["boxes"], item.record)
                 order = torch.argsort(out["scores"], descending=True, stable=True)
                 keep = (out["scores"][order] >= self.score_threshold) & torch.from_numpy(
