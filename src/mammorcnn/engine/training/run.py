@@ -269,7 +269,9 @@ def _train(
     if val_set is not None and evaluate is None:
         from mammorcnn.engine.training.validation import make_evaluator, make_overlays
 
-        evaluate = make_evaluator(val_set, info, config.train.batch_size)
+        evaluate = make_evaluator(
+            val_set, info, config.train.batch_size, rank_decay=config.model.box_head.rank_decay
+        )
         overlays = overlays or make_overlays(val_set)
     trainer = Trainer(
         model,

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mammorcnn.engine.inference.rank_decay import decay_by_rank
 from mammorcnn.engine.metrics import DEFAULT_FP_RATES, HitRule, froc
 from mammorcnn.engine.metrics.matching import ImageDetections, ImageLesions, encode_masks
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn
@@ -58,8 +59,10 @@ def make_evaluator(
     batch_size: int = 2,
     fp_rates: Sequence[float] = DEFAULT_FP_RATES,
     hit_rule: HitRule | None = None,
+    rank_decay: float = 1.0,
 ) -> EvaluateFn:
-    """``evaluate(model)`` -> sensitivities at `fp_rates` and their mean, over all of val_set."""
+    """``evaluate(model)`` -> sensitivities at `fp_rates` and their mean, over all of val_set,
+    with the model's rank decay (free, and it changes the FROC; test-time views are not run)."""
 
     def evaluate(model: nn.Module) -> dict[str, float]:
         device = _device(model)
@@ -68,7 +71,10 @@ def make_evaluator(
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             images, targets = zip(*(val_set[i] for i in chunk))
-            outputs = model([image.to(device) for image in images])
+            outputs = [
+                {**o, "scores": decay_by_rank(o["scores"], o["labels"], rank_decay)}
+                for o in model([image.to(device) for image in images])
+            ]
             local += [(i, _detections(o), _lesions(t)) for i, o, t in zip(chunk, outputs, targets)]
         results = sorted(
             (r for part in gather_objects(local, info) for r in part), key=lambda r: r[0]

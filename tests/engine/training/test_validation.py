@@ -1,0 +1,57 @@
+"""Training's validation FROC applies the model's rank decay, against a hand-worked case."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mammorcnn.engine.training.distributed import DistInfo
+from mammorcnn.engine.training.validation import make_evaluator, metric_name
+
+
+class FixedDetections(nn.Module):
+    """Returns the given detections for the i-th image of each call, whatever the pixels."""
+
+    def __init__(self, outputs: list[dict]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))  # gives the evaluator a device
+        self.outputs = outputs
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict]:
+        return [self.outputs[int(image[0, 0, 0])] for image in images]
+
+
+def _image(index: int) -> torch.Tensor:
+    image = torch.zeros(1, 32, 32)
+    image[0, 0, 0] = index  # tells the fixed model which image it sees
+    return image
+
+
+def test_validation_sensitivity_uses_the_rank_decay() -> None:
+    lesion = torch.tensor([[10.0, 10.0, 20.0, 20.0]])
+    far = [[0.0, 0.0, 4.0, 4.0], [25.0, 25.0, 30.0, 30.0]]
+    val_set = [
+        (_image(0), {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}),
+        (_image(1), {"boxes": lesion, "labels": torch.ones(1, dtype=torch.long)}),
+    ]
+    model = FixedDetections(
+        [  # image 0: two false positives 0.9 and 0.85; image 1: the mass 0.8, a mark 0.1
+            {
+                "boxes": torch.tensor(far),
+                "scores": torch.tensor([0.9, 0.85]),
+                "labels": torch.ones(2, dtype=torch.long),
+            },
+            {
+                "boxes": torch.cat([lesion, torch.tensor(far[:1])]),
+                "scores": torch.tensor([0.8, 0.1]),
+                "labels": torch.ones(2, dtype=torch.long),
+            },
+        ]
+    )
+    at_half = metric_name(0.5)  # 1 false positive over the 2 images
+    plain = make_evaluator(val_set, DistInfo(), batch_size=2)(model)
+    assert plain[at_half] == 0.0  # 0.9 and 0.85 both rank above the mass
+    # with 0.5: image 0's second mark falls to 0.425, below the mass's 0.8
+    decayed = make_evaluator(val_set, DistInfo(), batch_size=2, rank_decay=0.5)(model)
+    assert decayed[at_half] == 1.0
+    assert plain[metric_name(1.0)] == decayed[metric_name(1.0)] == 1.0
