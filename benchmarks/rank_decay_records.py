@@ -31,8 +31,10 @@ DECAYS = (1.0, 0.9, 0.8, 0.7, 0.5)
 CAPS = (1, 2, 3)
 
 
-def rescored(images: list[dict], decay: float = 1.0, cap: int | None = None) -> list[float]:
-    """Sensitivity at RATES after the decay (and the cap) of every image's ranked marks."""
+def rescored(
+    images: list[dict], decay: float = 1.0, cap: int | None = None, rates: tuple = RATES
+) -> list[float]:
+    """Sensitivity at ``rates`` after the decay (and the cap) of every image's ranked marks."""
     best, fp = [], []
     for image in images:
         lesions = [les["best_score"] for les in image["lesions"]]
@@ -45,7 +47,7 @@ def rescored(images: list[dict], decay: float = 1.0, cap: int | None = None) -> 
         found = {k: s for (_, k), s in zip(marks, scores.tolist()) if k is not None}
         best += [found.get(k, -np.inf) for k in range(len(lesions))]
         fp += [s for (_, k), s in zip(marks, scores.tolist()) if k is None]
-    result = froc_from_scores(np.array(best), np.array(fp), len(images), RATES)
+    result = froc_from_scores(np.array(best), np.array(fp), len(images), rates)
     return list(result.sensitivities)
 
 
