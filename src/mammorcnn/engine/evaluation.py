@@ -155,16 +155,19 @@ def rescored_rank_decay(results: list[dict], files: list, opts: DatasetRunOption
             "--rank-decay and --contralateral-weight on saved results: the model applies the "
             "decay first; give --weights to run both"
         )
-    groups: dict[tuple, list[int]] = {}
+    by_image: dict[object, list[int]] = {}
     for i, entry in enumerate(results):
-        groups.setdefault((entry.get("image_id"), entry.get("category_id")), []).append(i)
+        by_image.setdefault(entry.get("image_id"), []).append(i)
     out = [dict(entry) for entry in results]
-    for members in groups.values():
-        given = [results[i].get("score") for i in members]
-        if not all(isinstance(s, int | float) and not isinstance(s, bool) for s in given):
+    for members in by_image.values():
+        scores = [results[i].get("score") for i in members]
+        labels = [results[i].get("category_id") for i in members]
+        numbers = all(isinstance(s, int | float) and not isinstance(s, bool) for s in scores)
+        if not numbers or not all(type(c) is int for c in labels):
             continue  # the evaluator names the bad entry
-        scores = torch.tensor(given, dtype=torch.float64)
-        decayed = decay_by_rank(scores, torch.zeros(len(members), dtype=torch.long), decay)
+        decayed = decay_by_rank(
+            torch.tensor(scores, dtype=torch.float64), torch.tensor(labels), decay
+        )
         for i, score in zip(members, decayed.tolist()):
             out[i]["score"] = score
     return out
