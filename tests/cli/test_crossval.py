@@ -89,6 +89,13 @@ def test_crossval_trains_evaluates_pools_and_resumes(cli, women: Path, tmp_path:
     assert flip_results != results  # a merged view changes the scores
     assert json.loads((out / "summary.json").read_text()) == summary  # the plain one is kept
     assert "pooled-flip" in flip.out
+    # each pooled report says how its scores were made (predict --operating-point checks it)
+    scoring = json.loads((out / "pooled-flip" / "report.json").read_text())["scoring"]
+    assert scoring["test_time_flip"] is True
+    assert json.loads((out / "pooled" / "report.json").read_text())["scoring"] == {
+        **scoring,
+        "test_time_flip": False,
+    }
     assert (out / "summary-flip.md").read_text().startswith("FROC sensitivity")
     # other settings in the same folder are refused, naming what changed
     other = cli(*args[:-2], "--out", out, "--seed", 3)
@@ -147,6 +154,8 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     weights = json.loads((member / "trained.json").read_text())["weights"]
     predictions = json.loads((out / "fold0" / "test-ens2" / "predictions.json").read_text())
     assert predictions["settings"]["ensemble"] == [weights]
+    report = json.loads((out / "fold0" / "test-ens2" / "report.json").read_text())
+    assert report["scoring"]["ensemble_members"] == 1  # what predict --operating-point checks
     single = json.loads((out / "fold0" / "test" / "results.json").read_text())
     merged = json.loads((out / "fold0" / "test-ens2" / "results.json").read_text())
     assert merged != single  # two trainings' views merged
@@ -178,6 +187,8 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     assert decayed.code == 0, decayed.err
     lowered = json.loads((out / "fold0" / "test-decay0.5" / "predictions.json").read_text())
     assert lowered["settings"]["rank_decay"] == 0.5
+    report = json.loads((out / "fold0" / "test-decay0.5" / "report.json").read_text())
+    assert report["scoring"]["rank_decay"] == 0.5
     assert sum(r["score"] for r in lowered["results"]) < sum(r["score"] for r in single)
     bad = cli(*args, "--rank-decay", 1.5)
     assert bad.code == 2 and "--rank-decay" in bad.err

@@ -179,8 +179,19 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
         out_dir=test_dir,
         gt_source=str(test_json),
         predictions_source=f"predictions of {weights}",
+        scoring=_scoring([test_dir]),
     )
     _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
+
+
+def _scoring(test_dirs: list[Path]) -> dict | None:
+    """How the folds' scores were made (their predictions files' shared settings), recorded
+    in the report so that predict --operating-point can check its own run against it."""
+    from mammorcnn.engine.inference.predictions_file import FILE_NAME, read_settings
+    from mammorcnn.engine.metrics.operating_point import scoring_of_files
+
+    files = [d / FILE_NAME for d in test_dirs if (d / FILE_NAME).is_file()]
+    return scoring_of_files(read_settings(files)) if len(files) == len(test_dirs) else None
 
 
 def _shared_pretraining(
@@ -285,6 +296,7 @@ def run_crossval(
         gt_source=settings.data,
         predictions_source="the folds' predictions",
         per_image=True,
+        scoring=_scoring([out_dir / f"fold{k}" / f"test{suffix}" for k in range(settings.folds)]),
     )
     rule = HitRule.parse(settings.hit_rule)
     add_other_findings_froc(pooled, gt, pooled_results, rule, pooled_dir)

@@ -56,6 +56,7 @@ def evaluate_dataset(
     from mammorcnn.data import load_coco
     from mammorcnn.engine.folder_lock import claim_output_folder
     from mammorcnn.engine.inference.dataset_run import predict_dataset
+    from mammorcnn.engine.inference.predictions_file import FILE_NAME as PREDICTIONS_FILE
     from mammorcnn.engine.inference.predictions_file import read_results
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
     from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
@@ -81,9 +82,11 @@ def evaluate_dataset(
         source = ", ".join(map(str, files))
         results = rescored_contralateral(results, gt, files, data, opts)
         results = rescored_rank_decay(results, files, opts)
+        scoring = results_scoring(files, opts)
     else:
         results, skipped = predict_dataset(weights, data, opts, out_dir=out)
         source = f"predictions of {', '.join(map(str, [weights, *opts.ensemble]))}"
+        scoring = None if out is None else results_scoring([out / PREDICTIONS_FILE], opts)
     if opts.skip_bad:
         gt = without_images(gt, skipped)
         if not gt["images"]:
@@ -99,6 +102,7 @@ def evaluate_dataset(
         predictions_source=source,
         n_resamples=n_resamples,
         per_image=out is not None,
+        scoring=scoring,
     )
     # a second FROC without the images marked has_other_findings by convert (docs/data.md)
     other_findings = add_other_findings_froc(report, gt, results, rule, out)
@@ -109,6 +113,25 @@ def evaluate_dataset(
         sources = [used, ("data", data)]
         write_evaluation_page(out, report, gt, results, Path(data).parent, sources, True)
     return Evaluation(report, skipped, other_findings)
+
+
+def results_scoring(files: Sequence[Path], opts: DatasetRunOptions) -> dict | None:
+    """How the evaluated scores were made (operating_point.scoring_settings), for the
+    report: the predictions files' settings with the rescoring the options applied on top;
+    None when the files do not say (bare COCO lists) or disagree."""
+    from mammorcnn.engine.inference.dataset_run import contralateral_settings
+    from mammorcnn.engine.inference.predictions_file import read_settings
+    from mammorcnn.engine.metrics.operating_point import scoring_of_files
+
+    scoring = scoring_of_files(read_settings(files))
+    if scoring is None:
+        return None
+    if opts.rank_decay is not None:
+        scoring["rank_decay"] = opts.rank_decay
+    if opts.contralateral_weight is not None or opts.contralateral_radius is not None:
+        weight, radius = contralateral_settings(opts)
+        scoring["contralateral"] = {"weight": weight, "radius": radius} if weight > 0 else None
+    return scoring
 
 
 def refuse_model_options(opts: DatasetRunOptions) -> None:

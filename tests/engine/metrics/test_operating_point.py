@@ -68,3 +68,46 @@ def test_bad_reports_name_the_file(tmp_path: Path, text: str, problem: str) -> N
         threshold_from_report(path, 1.0)
     with pytest.raises(InputError, match="missing.json: no such report file"):
         threshold_from_report(tmp_path / "missing.json", 1.0)
+
+
+def test_scoring_settings_fill_what_a_predictions_file_leaves_out() -> None:
+    from mammorcnn.engine.metrics.operating_point import scoring_of_files, scoring_settings
+
+    plain = scoring_settings({"score_threshold": 0.0, "max_detections": None})
+    assert plain == {
+        "test_time_flip": False,
+        "test_time_scales": [1.0],
+        "nested_thresh": None,
+        "rank_decay": 1.0,
+        "contralateral": None,
+        "ensemble_members": 0,
+    }
+    made = {"test_time_flip": True, "rank_decay": 0.7, "ensemble": ["a", "b"]}
+    assert scoring_settings(made) == plain | {
+        "test_time_flip": True,
+        "rank_decay": 0.7,
+        "ensemble_members": 2,
+    }
+    assert scoring_of_files({Path("a"): made, Path("b"): dict(made)})["rank_decay"] == 0.7
+    assert scoring_of_files({Path("a"): made, Path("b"): {}}) is None  # folds disagree
+    assert scoring_of_files({}) is None  # bare COCO lists say nothing
+
+
+def test_report_scoring_is_checked_key_by_key(tiny_gt: dict, tmp_path: Path) -> None:
+    from mammorcnn.engine.metrics.operating_point import check_report_scoring, scoring_settings
+
+    measured = scoring_settings(
+        {"nested_thresh": 0.5, "contralateral": {"weight": 0.5, "radius": 1}}
+    )
+    report = evaluate_predictions(tiny_gt, [], scoring=measured)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    assert check_report_scoring(path, dict(measured)) is True
+    with pytest.raises(InputError) as error:
+        check_report_scoring(path, measured | {"contralateral": None})
+    assert str(error.value).startswith(str(path))
+    assert "measured with contralateral rule {'weight': 0.5, 'radius': 1}" in str(error.value)
+    assert "this run has contralateral rule off" in str(error.value)
+    del report["scoring"]
+    path.write_text(json.dumps(report))
+    assert check_report_scoring(path, measured) is False  # an older report: cannot tell

@@ -84,6 +84,7 @@ def predict_files(
         predictor = predictor_for(loaded, replace(opts, score_threshold=0.0, max_detections=None))
     else:
         predictor = predictor_for(loaded, opts)
+    check_operating_point(opts, predictor)  # before anything is written
     claim_output_folder(out, held)
     names = unique_output_names(remote.names if remote else (output_stem(p) for p in paths))
     writer = ImageWriter(out, loaded, seg=seg, overlay=overlay)
@@ -147,3 +148,21 @@ def predict_files(
         run.pushed = remote.finish(out, writer.images, loaded.path, identity, push, force)
         remote.close()
     return run
+
+
+def check_operating_point(opts: DatasetRunOptions, predictor) -> None:  # noqa: ANN001 - Predictor
+    """Refuse an --operating-point report measured with other score-changing settings than
+    this run's (its threshold would mean another false-positive rate); warn when the report
+    is too old to say."""
+    from mammorcnn.engine.metrics.operating_point import check_report_scoring, scoring_settings
+
+    if opts.operating_point is None:
+        return
+    report = Path(opts.operating_point["report"])
+    if not check_report_scoring(report, scoring_settings(run_settings(opts, predictor))):
+        log.warning(
+            "%s does not record how its scores were made (written by an older mammorcnn); "
+            "make sure it was evaluated with this run's flips, nested "
+            "threshold, rank decay and contralateral rule",
+            report,
+        )

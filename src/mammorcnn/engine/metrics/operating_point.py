@@ -4,6 +4,8 @@ Why: a reader wants the marks of a known false-positive rate ("about one false m
 image"), not of a raw score. The rate belongs to the data it was measured on, so predict takes
 the threshold that an evaluation of the same model (or a cross-validation of its recipe)
 found for that rate, instead of a fixed 0.5 that means a different rate for every model.
+A threshold holds only for scores made the same way, so reports record the score-changing
+inference settings (``scoring``) and predict refuses a report measured with others.
 """
 
 from __future__ import annotations
@@ -59,3 +61,78 @@ def threshold_from_report(path: Path, fp_per_image: float) -> float:
     if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise InputError(path, f"froc threshold at {fp_per_image:g} FP/image is {threshold!r}")
     return float(threshold)
+
+
+# The inference settings that change a detection's score, with the value each means when a
+# predictions file's settings leave it out (dataset_run.run_settings writes only what is on).
+SCORING_DEFAULTS: dict[str, object] = {
+    "test_time_flip": False,
+    "test_time_scales": [1.0],
+    "nested_thresh": None,
+    "rank_decay": 1.0,
+    "contralateral": None,
+    "ensemble_members": 0,
+}
+
+
+def scoring_settings(settings: dict) -> dict:
+    """The score-changing part of a predictions file's ``settings``, every key present.
+
+    Why: a threshold is a point on one score scale. Flips and scales average views, the
+    nested rule and the rank decay remove or lower marks, the contralateral rule lowers
+    scores and an ensemble averages models, so a threshold measured with one of them means
+    another false-positive rate without it. Ensembles count by members: the report of a
+    cross-validation and the final model are different weights of one recipe by design.
+    """
+    scoring = {key: settings.get(key, default) for key, default in SCORING_DEFAULTS.items()}
+    scoring["ensemble_members"] = len(settings.get("ensemble") or [])
+    return scoring
+
+
+def scoring_of_files(settings_by_file: dict) -> dict | None:
+    """The shared :func:`scoring_settings` of several predictions files' settings (as
+    predictions_file.read_settings gives them); None when they differ or none has any."""
+    found = [scoring_settings(settings) for settings in settings_by_file.values()]
+    if not found or any(scoring != found[0] for scoring in found[1:]):
+        return None
+    return found[0]
+
+
+def describe_scoring(key: str, value: object) -> str:
+    """One setting as a reader would name it in an error."""
+    names = {
+        "test_time_flip": "test-time flip",
+        "test_time_scales": "test-time scales",
+        "nested_thresh": "nested threshold",
+        "rank_decay": "rank decay",
+        "contralateral": "contralateral rule",
+        "ensemble_members": "ensemble members",
+    }
+    return f"{names.get(key, key)} {value if value is not None else 'off'}"
+
+
+def check_report_scoring(path: Path, used: dict) -> bool:
+    """Refuse (InputError naming the report) a report whose FROC was measured with other
+    score-changing settings than ``used`` (:func:`scoring_settings` of this run). A report
+    written before reports recorded them cannot be checked: False (the caller warns)."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False  # threshold_from_report has named the problem already
+    measured = report.get("scoring") if isinstance(report, dict) else None
+    if not isinstance(measured, dict):
+        return False
+    differ = [
+        key
+        for key, default in SCORING_DEFAULTS.items()
+        if measured.get(key, default) != used.get(key, default)
+    ]
+    if differ:
+        then = ", ".join(describe_scoring(k, measured.get(k, SCORING_DEFAULTS[k])) for k in differ)
+        now = ", ".join(describe_scoring(k, used.get(k, SCORING_DEFAULTS[k])) for k in differ)
+        raise InputError(
+            path,
+            f"its thresholds were measured with {then}; this run has {now} (give the same "
+            "options, or use a report evaluated with these)",
+        )
+    return True

@@ -57,6 +57,7 @@ def evaluate_predictions(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     per_image: bool = False,
+    scoring: dict | None = None,
 ) -> dict:
     """FROC + COCO mAP (bbox, segm) + per-lesion Dice as one JSON-safe dict, with bootstrap
     intervals of the FROC over women (``n_resamples``, ``seed``) and a ground-truth fingerprint.
@@ -64,6 +65,8 @@ def evaluate_predictions(
     With ``out_dir``, also writes report.json, froc.png and pr_curve.png there (atomically),
     and with ``per_image`` per_image.json: what happened on each image, the input of the HTML
     review and of `mammorcnn compare`. ``*_source`` name the inputs in errors (file paths).
+    ``scoring`` (operating_point.scoring_settings: how the scores were made) is recorded as
+    the report's ``scoring``, which predict --operating-point checks its own run against.
     """
     rule = HitRule.parse(hit_rule) if isinstance(hit_rule, str) else hit_rule
     image_ids, lesions, gt = load_ground_truth(gt_coco, gt_source)
@@ -100,6 +103,8 @@ def evaluate_predictions(
         },
         "ground_truth": {"source": gt_source, "fingerprint": fingerprint},
     }
+    if scoring is not None:
+        report["scoring"] = scoring
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
