@@ -8,6 +8,10 @@ the three finished folds of run ``cv_hardneg_s1`` the two agree at every rate):
 
     python benchmarks/froc_subset.py docs/run-records/cv_elastic_s1/pooled/per_image.json \\
         --images CV/folds/fold0_test.json CV/folds/fold1_test.json CV/folds/fold2_test.json
+
+``--rank-decay G`` first rescores each image's marks the way ``rank_decay_records.py`` does,
+so the folds of a new run evaluated with the recipe's decay can be compared with an old
+record made without it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("per_image", type=Path, help="per_image.json of an evaluation")
     p.add_argument("--images", type=Path, nargs="+", required=True, help="COCO files: the subset")
+    p.add_argument("--rank-decay", type=float, default=1.0, help="rescore with this decay first")
     args = p.parse_args(argv)
     wanted = {im["id"] for path in args.images for im in json.loads(path.read_text())["images"]}
     records = [im for im in json.loads(args.per_image.read_text())["images"] if im["id"] in wanted]
@@ -45,7 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(records)} images, {lesions} lesions")
     print("| FP/image | " + " | ".join(f"{r:g}" for r in RATES) + " |")
     print("|---|" + "---|" * len(RATES))
-    print("| sensitivity | " + " | ".join(f"{s:.3f}" for s in froc(records)) + " |")
+    if args.rank_decay == 1.0:
+        sensitivities = froc(records)
+    else:
+        from rank_decay_records import rescored  # beside this file
+
+        sensitivities = rescored(records, args.rank_decay, rates=RATES)
+    print("| sensitivity | " + " | ".join(f"{s:.3f}" for s in sensitivities) + " |")
 
 
 if __name__ == "__main__":
