@@ -78,7 +78,7 @@ def test_the_demo_evaluation_equals_mammorcnn_evaluate(quick_cli, tmp_path: Path
     args = ["evaluate", "--weights", str(out / "run"), "--data", test_json, "--out", str(tmp_path)]
     assert main([*args, "--device", "cpu", "--no-html"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
-    for key in ("froc", "coco", "dice", "n_images", "n_lesions", "n_predictions"):
+    for key in ("froc", "coco", "dice", "n_images", "n_lesions", "n_predictions", "scoring"):
         assert report[key] == demo_report[key], key
 
 

@@ -214,25 +214,32 @@ def evaluate_test_set(
 
     The same engine function (`predict_dataset`: the fast load, the checkpoint's
     preprocessing, detections in the original phantom pixels) and the same scoring
-    (`evaluate_predictions`: report.json, froc.png, pr_curve.png, report.html in OUT/eval); the
+    (`evaluate_predictions`: report.json, froc.png, pr_curve.png, report.html and
+    predictions.json in OUT/eval); the
     first `n_overlays` images are drawn at the 1-FP-per-image operating point in OUT/overlays.
     """
     from mammorcnn.data import read_image
     from mammorcnn.data.coco import resolve_image_path
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, predict_dataset
+    from mammorcnn.engine.inference.predictions_file import FILE_NAME as PREDICTIONS_FILE
+    from mammorcnn.engine.inference.predictions_file import read_settings
     from mammorcnn.engine.metrics import evaluate_predictions
+    from mammorcnn.engine.metrics.operating_point import scoring_of_files
     from mammorcnn.engine.outputs import write_coco_results, write_overlay_png
     from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
     options = DatasetRunOptions(
         device=config.train.device, cache_dir=config.data.cache_dir, bf16_hint=False
     )  # the demo has no --bf16
-    results, _ = predict_dataset(weights, test_json, options, progress=progress)
+    (out / "eval").mkdir(parents=True, exist_ok=True)
+    results, _ = predict_dataset(weights, test_json, options, out / "eval", progress=progress)
     write_coco_results(results, out / "eval" / "results.json")
     gt = json.loads(Path(test_json).read_text(encoding="utf-8"))
+    # how the scores were made, from the predictions.json just written (as evaluate records it)
+    scoring = scoring_of_files(read_settings([out / "eval" / PREDICTIONS_FILE]))
     report = evaluate_predictions(
         gt, results, out_dir=out / "eval", gt_source=str(test_json), predictions_source="demo",
-        per_image=True,
+        per_image=True, scoring=scoring,
     )  # fmt: skip
     sources = [("weights", weights), ("data", test_json)]
     write_evaluation_page(out / "eval", report, gt, results, Path(test_json).parent, sources)

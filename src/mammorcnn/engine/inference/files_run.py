@@ -161,7 +161,8 @@ def check_operating_point(opts: DatasetRunOptions, predictor) -> None:  # noqa: 
     report = Path(opts.operating_point["report"])
     if not check_report_scoring(report, scoring_settings(run_settings(opts, predictor))):
         log.warning(
-            "%s does not record how its scores were made (written by an older mammorcnn); "
+            "%s does not record how its scores were made (a report of bare COCO results, or "
+            "of an older mammorcnn); "
             "make sure it was evaluated with this run's flips, nested "
             "threshold, rank decay and contralateral rule",
             report,
