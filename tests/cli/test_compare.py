@@ -88,3 +88,34 @@ def test_compare_refuses_different_ground_truth(cli, phantoms: Path, tmp_path: P
     assert not (tmp_path / "cmp" / "compare.html").exists()
     result = cli("compare", a, tmp_path / "nowhere")
     assert result.code == 2 and "nowhere" in result.err and "report.json" in result.err
+
+
+def test_compare_notes_scores_made_differently(cli, phantoms: Path, tmp_path: Path) -> None:
+    """Reports record how their scores were made (`scoring`); compare says where two differ,
+    or that one does not say, and nothing when neither does (bare COCO results)."""
+    from mammorcnn.engine.metrics.operating_point import scoring_settings
+
+    gt = json.loads(phantoms.read_text())
+    a = _evaluate(cli, phantoms, _results(gt, None), tmp_path / "a")
+    b = _evaluate(cli, phantoms, _results(gt, None), tmp_path / "b")
+    plain = cli("compare", a, b, "--out", tmp_path / "c0", "--bootstrap", "10")
+    assert plain.code == 0, plain.err
+    assert "scoring" not in plain.out
+
+    def set_scoring(folder: Path, scoring: dict | None) -> None:
+        report = json.loads((folder / "report.json").read_text())
+        report.pop("scoring", None)
+        report |= {} if scoring is None else {"scoring": scoring}
+        (folder / "report.json").write_text(json.dumps(report))
+
+    set_scoring(a, scoring_settings({"test_time_flip": True}))
+    set_scoring(b, scoring_settings({"test_time_flip": True, "rank_decay": 0.7}))
+    differ = cli("compare", a, b, "--out", tmp_path / "c1", "--bootstrap", "10")
+    assert differ.code == 0, differ.err
+    assert "scoring, 2 vs 1: rank decay 0.7 vs 1.0" in differ.out
+    assert "test-time flip" not in differ.out  # the same in both
+    page = (tmp_path / "c1" / "compare.html").read_text()
+    assert "scoring, 2 vs 1: rank decay 0.7 vs 1.0" in page
+    set_scoring(b, None)
+    unknown = cli("compare", a, b, "--out", tmp_path / "c2", "--bootstrap", "10")
+    assert "scoring: report 2 does not record how its scores were made" in unknown.out

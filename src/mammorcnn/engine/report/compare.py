@@ -115,6 +115,7 @@ def compare(
             "mean_sensitivity": f["mean_sensitivity"],
             "difference_vs_first": diff,
             "lesions_vs_first": lesions,
+            "scoring": ev.report.get("scoring"),
         })  # fmt: skip
     return {
         "fingerprint": _fingerprint(first),
@@ -145,7 +146,34 @@ def format_compare(result: dict) -> str:
     for k, row in enumerate(result["rows"][1:], start=2):
         if row["lesions_vs_first"] is not None:
             lines.append(f"lesions, {k} vs 1: " + lesion_pairs_text(row["lesions_vs_first"], k))
-    return "\n".join(lines)
+    return "\n".join(lines + scoring_notes(result["rows"]))
+
+
+def scoring_notes(rows: list[dict]) -> list[str]:
+    """Lines saying where the reports' scores were made differently (their ``scoring``:
+    flips, nested rule, rank decay, ...), or that a report does not say, when another does.
+    A difference may be the point of the comparison; the note keeps it from passing unseen."""
+    from mammorcnn.engine.metrics.operating_point import SCORING_DEFAULTS, describe_scoring
+
+    known = [row.get("scoring") for row in rows]
+    if all(scoring is None for scoring in known):
+        return []
+    first, notes = known[0], []
+    for k, scoring in enumerate(known[1:], start=2):
+        if scoring is None or first is None:
+            which = k if scoring is None else 1
+            notes.append(f"scoring: report {which} does not record how its scores were made")
+            continue
+        differ = [key for key, default in SCORING_DEFAULTS.items()
+                  if scoring.get(key, default) != first.get(key, default)]  # fmt: skip
+        if differ:
+            pairs = ", ".join(
+                f"{describe_scoring(key, scoring.get(key))} vs "
+                f"{first.get(key, SCORING_DEFAULTS[key])}"
+                for key in differ
+            )
+            notes.append(f"scoring, {k} vs 1: {pairs}")
+    return list(dict.fromkeys(notes))
 
 
 def lesion_pairs_text(pairs: dict, k: int) -> str:
@@ -221,6 +249,7 @@ def write_compare(out_dir: Path, evaluations: Sequence[Evaluation], result: dict
                   f"{esc(lesion_pairs_text(row['lesions_vs_first'], k))}</p>"
                   for k, row in enumerate(result["rows"][1:], start=2)
                   if row["lesions_vs_first"] is not None)
+        + "".join(f"<p>{esc(note)}</p>" for note in scoring_notes(result["rows"]))
         + f"<div class='plots'><img src='{PLOT_FILE}' alt='FROC curves'></div>"
     )  # fmt: skip
     atomic_write_bytes(out / PAGE_FILE, page("mammorcnn comparison", body).encode("utf-8"))
