@@ -111,6 +111,13 @@ def describe_scoring(key: str, value: object) -> str:
     return f"{names.get(key, key)} {value if value is not None else 'off'}"
 
 
+def scoring_differences(measured: dict, used: dict) -> list[tuple[str, object, object]]:
+    """(key, measured value, used value) of each score-changing setting on which two
+    :func:`scoring_settings` differ, a missing key read as its default."""
+    pairs = [(key, measured.get(key, d), used.get(key, d)) for key, d in SCORING_DEFAULTS.items()]
+    return [(key, then, now) for key, then, now in pairs if then != now]
+
+
 def check_report_scoring(path: Path, used: dict) -> bool:
     """Refuse (InputError naming the report) a report whose FROC was measured with other
     score-changing settings than ``used`` (:func:`scoring_settings` of this run). A report
@@ -122,14 +129,10 @@ def check_report_scoring(path: Path, used: dict) -> bool:
     measured = report.get("scoring") if isinstance(report, dict) else None
     if not isinstance(measured, dict):
         return False
-    differ = [
-        key
-        for key, default in SCORING_DEFAULTS.items()
-        if measured.get(key, default) != used.get(key, default)
-    ]
+    differ = scoring_differences(measured, used)
     if differ:
-        then = ", ".join(describe_scoring(k, measured.get(k, SCORING_DEFAULTS[k])) for k in differ)
-        now = ", ".join(describe_scoring(k, used.get(k, SCORING_DEFAULTS[k])) for k in differ)
+        then = ", ".join(describe_scoring(key, value) for key, value, _ in differ)
+        now = ", ".join(describe_scoring(key, value) for key, _, value in differ)
         raise InputError(
             path,
             f"its thresholds were measured with {then}; this run has {now} (give the same "

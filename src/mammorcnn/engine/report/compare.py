@@ -153,7 +153,7 @@ def scoring_notes(rows: list[dict]) -> list[str]:
     """Lines saying where the reports' scores were made differently (their ``scoring``:
     flips, nested rule, rank decay, ...), or that a report does not say, when another does.
     A difference may be the point of the comparison; the note keeps it from passing unseen."""
-    from mammorcnn.engine.metrics.operating_point import SCORING_DEFAULTS, describe_scoring
+    from mammorcnn.engine.metrics.operating_point import describe_scoring, scoring_differences
 
     known = [row.get("scoring") for row in rows]
     if all(scoring is None for scoring in known):
@@ -164,13 +164,10 @@ def scoring_notes(rows: list[dict]) -> list[str]:
             which = k if scoring is None else 1
             notes.append(f"scoring: report {which} does not record how its scores were made")
             continue
-        differ = [key for key, default in SCORING_DEFAULTS.items()
-                  if scoring.get(key, default) != first.get(key, default)]  # fmt: skip
+        differ = scoring_differences(first, scoring)
         if differ:
             pairs = ", ".join(
-                f"{describe_scoring(key, scoring.get(key))} vs "
-                f"{first.get(key, SCORING_DEFAULTS[key])}"
-                for key in differ
+                f"{describe_scoring(key, now)} vs {then}" for key, then, now in differ
             )
             notes.append(f"scoring, {k} vs 1: {pairs}")
     return list(dict.fromkeys(notes))
