@@ -30,7 +30,14 @@ from mammorcnn.errors import ConfigError
 from mammorcnn.model.config import ModelConfig
 from mammorcnn.train_config import TrainConfig
 
-__all__ = ["Config", "TrainConfig", "config_from_dict", "config_to_dict", "load_config"]
+__all__ = [
+    "Config",
+    "TrainConfig",
+    "check_input_channels",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+]
 __all__ += ["merge_config_dicts", "parse_overrides", "save_config"]
 
 
@@ -45,10 +52,29 @@ class Config:
     # Optimiser, schedule, checkpoints and run-time settings.
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        """What one section cannot check alone: that the model reads the input the data makes."""
+        check_input_channels(self.data.preprocess, self.model)
+
+
+def check_input_channels(preprocess: Any, model: ModelConfig) -> None:
+    """ConfigError unless ``model.backbone.in_channels`` is what ``data.preprocess`` makes
+    (2 with ``other_breast``, else 1); also checks a weights file's two halves."""
+    wanted = 2 if preprocess.other_breast else 1
+    if model.backbone.in_channels != wanted:
+        raise ConfigError(
+            f"data.preprocess.other_breast: {str(preprocess.other_breast).lower()} makes "
+            f"{wanted}-channel inputs, but model.backbone.in_channels is "
+            f'{model.backbone.in_channels}; set both (docs/training.md, "The other breast")'
+        )
+
 
 # PyYAML follows YAML 1.1, where "1e-4" (no dot) is a string; accept such strings for float
 # fields because every user writes learning rates that way.
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+_TOP = "<top>"  # the whole config's key in errors
 
 
 class _Where:
@@ -60,7 +86,9 @@ class _Where:
 
     def error(self, key: str, problem: str) -> ConfigError:
         # A section's own validation may already name the full key ("model.x: ...").
-        text = problem if problem.startswith(f"{key}.") else f"{key}: {problem}"
+        # ... and a check across sections (Config.__post_init__) names its keys itself
+        full = problem.startswith(f"{key}.") or key == _TOP
+        text = problem if full else f"{key}: {problem}"
         for okey, override in self.override_keys.items():
             if (
                 okey == key
@@ -195,13 +223,13 @@ def _build(cls: type, data: dict, prefix: str, where: _Where) -> Any:
         and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise where.error(prefix or "<top>", f"missing required key(s): {', '.join(missing)}")
+        raise where.error(prefix or _TOP, f"missing required key(s): {', '.join(missing)}")
     try:
         return cls(**kwargs)  # the section's __post_init__ checks its values
     except ConfigError as error:
-        raise where.error(prefix or "<top>", str(error)) from None
+        raise where.error(prefix or _TOP, str(error)) from None
     except (ValueError, TypeError) as error:  # the sections' own validation
-        raise where.error(prefix or "<top>", str(error)) from None
+        raise where.error(prefix or _TOP, str(error)) from None
 
 
 def parse_overrides(overrides: list[str]) -> tuple[dict, dict[str, str]]:

@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         test_proposals=args.proposals,
         copy=False,
     )
-    export_graph(InferenceGraph(model), example_input(size), args.out, args.format)
-    print(f"wrote {args.out} ({args.format}, input 1x1x{size}x{size})")
+    channels = model.config.backbone.in_channels  # 2: the film, then the other breast
+    export_graph(
+        InferenceGraph(model), example_input(size, channels=channels), args.out, args.format
+    )
+    print(f"wrote {args.out} ({args.format}, input 1x{channels}x{size}x{size})")
     return 0

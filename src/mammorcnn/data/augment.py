@@ -88,6 +88,10 @@ class AugmentConfig:
     # masses exceed the tissue around them by 0.26-0.79 of its headroom (10th-90th
     # percentile, median 0.49) after preprocessing at 512 px.
     synthetic_mass_contrast: tuple[float, float] = (0.2, 0.7)
+    # With data.preprocess.other_breast: probability that a training image's second channel
+    # (its partner) is left empty, so the model also reads a film whose partner is missing
+    # (a single-breast study, a PNG without the woman's other film) as a one-film model would.
+    other_breast_dropout: float = 0.1
     # Probability of a smooth elastic deformation after the affine (data/elastic.py), so
     # lesion outlines and tissue change shape (compression differs between exposures). 0 = off.
     elastic_prob: float = 0.0
@@ -122,6 +126,8 @@ class AugmentConfig:
             raise ConfigError("augment.synthetic_mass_size must be a range within (0, 0.5)")
         if not 0 < self.synthetic_mass_contrast[0] <= self.synthetic_mass_contrast[1] <= 1:
             raise ConfigError("augment.synthetic_mass_contrast must be a range within (0, 1]")
+        if not 0 <= self.other_breast_dropout <= 1:
+            raise ConfigError("augment.other_breast_dropout must be in [0, 1]")
         if not 0 <= self.elastic_prob <= 1:
             raise ConfigError("augment.elastic_prob must be in [0, 1]")
         if self.elastic_px < 0 or self.elastic_sigma_px <= 0:
@@ -179,7 +185,11 @@ class BreastIntensity(v2.Transform):
 
 
 class Augmentation:
-    """Callable ``(image 1xSxS, target) -> (image, target)`` built from an AugmentConfig."""
+    """Callable ``(image CxSxS, target) -> (image, target)`` built from an AugmentConfig.
+
+    Every channel (the film and, with ``other_breast``, its partner) gets the same crop, warp
+    and intensity change, so the two stay aligned as preprocessing left them.
+    """
 
     def __init__(self, config: AugmentConfig) -> None:
         self.config = config

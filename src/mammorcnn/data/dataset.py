@@ -1,4 +1,8 @@
-"""CocoMammoDataset: COCO JSON + mammograms -> (1xSxS image, Mask R-CNN target), cached.
+"""CocoMammoDataset: COCO JSON + mammograms -> (CxSxS image, Mask R-CNN target), cached.
+
+C is 1, the film, or 2 with ``data.preprocess.other_breast``: the film and the same woman's
+other breast in the same view, each preprocessed on its own (chest wall on the left), so the
+second channel lies roughly where a mirror image of the first would (docs/training.md).
 
 Labels: the COCO category ids sorted ascending become 1..C (``dataset.category_ids[label-1]``
 turns a predicted label back into the category id). ``iscrowd`` annotations are left out of
@@ -18,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mammorcnn.data.augment import Augmentation
+from mammorcnn.data.breast_pairs import pair_contralateral
 from mammorcnn.data.cache import PreprocessCache, cache_key, default_cache_dir, dequantise, quantise
 from mammorcnn.data.coco import BOX_ONLY, annotation_mask, load_coco, resolve_image_path
 from mammorcnn.data.config import DataConfig
@@ -70,7 +75,31 @@ class CocoMammoDataset(Dataset):
         self._patch_memo: dict[int, list[LesionPatch | None]] = {}
         folder = self.config.cache_dir or default_cache_dir()
         self.cache = PreprocessCache(folder) if self.config.cache else None
-        self._settings = self.config.preprocess.to_dict()
+        self._settings = self.config.preprocess.image_settings()
+        self._partners = self._pair_breasts()
+
+    def _pair_breasts(self) -> dict[int, int]:
+        """image index -> the index of its partner (the other breast), when asked for."""
+        if not self.config.preprocess.other_breast:
+            return {}
+        index_of = {info["id"]: n for n, info in enumerate(self.images)}
+        pairs = pair_contralateral(self.images)
+        return {index_of[a]: index_of[b] for a, b in pairs.items()}
+
+    def partner(self, index: int) -> int | None:
+        """The index of image ``index``'s other breast (None: unpaired, or not asked for)."""
+        return self._partners.get(index)
+
+    def with_other_breast(self, index: int, image: np.ndarray) -> np.ndarray:
+        """``image`` (SxS) of image ``index`` as the model's input: 1xSxS, or 2xSxS with its
+        partner's preprocessed film as the second channel (zeros when it has none)."""
+        if not self.config.preprocess.other_breast:
+            return image[None]
+        partner = self.partner(index)
+        other = self._load(partner)[0] if partner is not None else np.zeros_like(image)
+        if other.shape != image.shape:  # a cache made at another size cannot be a partner
+            raise ConfigError(f"{self.path}: images {index} and {partner} differ in size")
+        return np.stack([image, other])
 
     def _synthetic_mass(self, use_aug: bool) -> SyntheticMass | None:
         """The drawing of synthetic masses, if the config asks for it; their label is the
@@ -99,10 +128,10 @@ class CocoMammoDataset(Dataset):
         return bool(self._anns.get(self.images[index]["id"]))
 
     def preprocessed(self, index: int) -> tuple[np.ndarray, PreprocessRecord]:
-        """(image float32 SxS, record) of image ``index``, unaugmented: one cache read for
-        inference, where ``dataset[index]`` then ``record(index)`` would read it twice."""
+        """(model input float32 CxSxS, record) of image ``index``, unaugmented: one cache read
+        for inference, where ``dataset[index]`` then ``record(index)`` would read it twice."""
         image, record, _ = self._load(index)
-        return image, record
+        return self.with_other_breast(index, image), record
 
     def record(self, index: int) -> PreprocessRecord:
         """How image ``index`` was preprocessed (maps predictions back to the original)."""
@@ -115,7 +144,10 @@ class CocoMammoDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         image, record, _ = self._load(index)
         target = self._target(index, record)
-        tensor = torch.from_numpy(image)[None]
+        tensor = torch.from_numpy(self.with_other_breast(index, image))
+        if self.train and tensor.shape[0] == 2 and self._drop_partner():
+            tensor[1] = 0
+        # paste and synthetic masses change channel 0 only: the new lesion is in this breast
         if self.paste is not None:
             tensor, target = self.paste(tensor, target, self.random_lesion)
         if self.synthetic_mass is not None:
@@ -123,6 +155,11 @@ class CocoMammoDataset(Dataset):
         if self.augment is not None:
             tensor, target = self.augment(tensor, target)
         return tensor, target
+
+    def _drop_partner(self) -> bool:
+        """Whether this training sample reads its film without the partner."""
+        dropout = self.config.augment.other_breast_dropout
+        return self.augment is not None and float(torch.rand(())) < dropout
 
     def random_lesion(self, tries: int = 10) -> LesionPatch | None:
         """A lesion with a real mask from a random image of this set, cut out for pasting
@@ -167,6 +204,7 @@ class CocoMammoDataset(Dataset):
                 path = getattr(exc, "path", None) or str(self._file(info))
                 bad.append({"file": path, "kind": "image", "id": info["id"], "problem": str(exc)})
         self.images = keep
+        self._partners = self._pair_breasts()  # indices moved; a dropped image's partner waits
         self.skipped.extend(bad)
         return bad
 

@@ -1,4 +1,4 @@
-"""ResNet with a 1-channel stem + FPN producing P2..P6 (docs/architecture.md §2.1).
+"""ResNet with a 1-channel (or 2-channel) stem + FPN producing P2..P6 (docs/architecture.md §2.1).
 
 torchvision parts: the ResNet, ``BackboneWithFPN`` (1x1 laterals to 256, nearest top-down
 upsampling + addition, 3x3 smoothing) and ``LastLevelMaxPool`` for P6 (a stride-2 subsample
@@ -50,11 +50,12 @@ def freeze_stages(model: nn.Module, trainable_layers: int) -> None:
 
 
 def build_resnet_fpn(
-    name: str, norm: str, trainable_layers: int, out_channels: int = 256
+    name: str, norm: str, trainable_layers: int, out_channels: int = 256, in_channels: int = 1
 ) -> PyramidBackbone:
-    """A torchvision ResNet whose conv1 takes 1 channel, wrapped in an FPN (P2..P6)."""
+    """A torchvision ResNet whose conv1 takes ``in_channels`` (the film, and the other breast
+    when 2), wrapped in an FPN (P2..P6)."""
     body = _RESNETS[name](weights=None, norm_layer=_NORMS[norm])
-    body.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    body.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     nn.init.kaiming_normal_(body.conv1.weight, mode="fan_out", nonlinearity="relu")
     freeze_stages(body, trainable_layers)
     stage2 = body.inplanes // 8  # 256 for ResNet-50, 64 for ResNet-18/34

@@ -28,11 +28,11 @@ from mammorcnn.model.transform import NormalizePad
 
 
 def build_backbone(config: ModelConfig) -> nn.Module:
-    """The config's backbone: a module mapping (B, 1, H, W) to OrderedDict p2..p6."""
+    """The config's backbone: a module mapping (B, C, H, W) to OrderedDict p2..p6."""
     b = config.backbone
     norm, trainable = config.backbone_training()
     if b.name in RESNET_NAMES:
-        return build_resnet_fpn(b.name, norm, trainable, b.fpn_channels)
+        return build_resnet_fpn(b.name, norm, trainable, b.fpn_channels, b.in_channels)
     from mammorcnn.model.backbone_transformer import build_transformer_fpn
 
     return build_transformer_fpn(b)
@@ -104,7 +104,12 @@ class MaskRCNN(GeneralizedRCNN):
             roi_heads if roi_heads is not None else build_roi_heads(config),
             transform
             if transform is not None
-            else NormalizePad(config.image_mean, config.image_std, config.size_divisible),
+            else NormalizePad(
+                config.image_mean,
+                config.image_std,
+                config.size_divisible,
+                config.backbone.in_channels,
+            ),
         )
         self.config = config
 

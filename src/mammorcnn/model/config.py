@@ -48,6 +48,9 @@ class BackboneConfig:
     # Which network: resnet18/34/50/101 (torchvision, 1-channel stem) or vit/deit/swin (timm,
     # in_chans=1). docs/architecture.md §2.1: ResNet-50; §2.2: ViT, DeiT, Swin were tried.
     name: BackboneName = "resnet50"
+    # Input channels: 1, the film (docs/architecture.md §1); 2, the film and the same woman's
+    # other breast in the same view (data.preprocess.other_breast: true, which needs this).
+    in_channels: int = 1
     # Initial backbone weights. None: random init (works offline). "imagenet": torchvision's
     # ImageNet weights enum for ResNets (downloads, needs internet) / timm's pretrained tag for
     # transformers. Otherwise a local .pth/.pt/.safetensors file; RGB conv1 is summed to 1 channel.
@@ -84,6 +87,11 @@ class BackboneConfig:
         if self.trainable_layers is not None and not 0 <= self.trainable_layers <= 5:
             raise ConfigError("model.backbone.trainable_layers: must be within 0..5")
         _require("model.backbone.fpn_channels", self.fpn_channels >= 1)
+        if self.in_channels not in (1, 2):
+            raise ConfigError(
+                "model.backbone.in_channels: 1 (the film) or 2 (the film and the other "
+                f"breast), got {self.in_channels}"
+            )
 
 
 @dataclass

@@ -76,10 +76,14 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def _one_channel_conv1(state: dict[str, Tensor], key: str) -> None:
+def _one_channel_conv1(state: dict[str, Tensor], key: str, channels: int = 1) -> None:
+    """RGB conv1 -> the film's channel (the sum: a grey image is R = G = B); a second input
+    channel (the other breast) starts at zero, so the model starts as the one-film model."""
     weight = state.get(key)
     if weight is not None and weight.dim() == 4 and weight.shape[1] == 3:
-        state[key] = weight.sum(dim=1, keepdim=True)
+        film = weight.sum(dim=1, keepdim=True)
+        extra = film.new_zeros((film.shape[0], channels - 1, *film.shape[2:]))
+        state[key] = torch.cat([film, extra], dim=1)
 
 
 def load_matching(model: nn.Module, state: dict[str, Tensor], source: str) -> LoadReport:
@@ -116,7 +120,7 @@ def load_imagenet_backbone(model: nn.Module, source: str | Path = "imagenet") ->
     else:
         state = read_state_dict(source)
     state = {"backbone.body." + k.removeprefix("backbone.body."): v for k, v in state.items()}
-    _one_channel_conv1(state, "backbone.body.conv1.weight")
+    _one_channel_conv1(state, "backbone.body.conv1.weight", model.config.backbone.in_channels)
     return load_matching(model, state, str(source))
 
 
@@ -142,7 +146,7 @@ def load_coco_maskrcnn(model: nn.Module, source: str | Path = "coco") -> LoadRep
     else:
         state = read_state_dict(source)
     state = {_rename_legacy(k): v for k, v in state.items()}
-    _one_channel_conv1(state, "backbone.body.conv1.weight")
+    _one_channel_conv1(state, "backbone.body.conv1.weight", model.config.backbone.in_channels)
     return load_matching(model, state, str(source))
 
 

@@ -14,10 +14,16 @@ from mammorcnn.model.mask_paste import paste_masks
 
 
 class NormalizePad(nn.Module):
-    """1xHxW images in [0, 1] -> normalised, padded (B, 1, H', W') batch; never resizes."""
+    """CxHxW images in [0, 1] -> normalised, padded (B, C, H', W') batch; never resizes.
 
-    def __init__(self, image_mean: float, image_std: float, size_divisible: int = 32) -> None:
+    C is 1 (the film) or 2 (the film and the other breast, the same mean and std for both).
+    """
+
+    def __init__(
+        self, image_mean: float, image_std: float, size_divisible: int = 32, channels: int = 1
+    ) -> None:
         super().__init__()
+        self.channels = int(channels)
         self.image_mean = float(image_mean)
         self.image_std = float(image_std)
         self.size_divisible = int(size_divisible)
@@ -26,13 +32,15 @@ class NormalizePad(nn.Module):
         self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None
     ) -> tuple[ImageList, list[dict[str, Tensor]] | None]:
         for image in images:
-            if image.dim() != 3 or image.shape[0] != 1:
-                raise ValueError(f"expected 1xHxW images, got shape {tuple(image.shape)}")
+            if image.dim() != 3 or image.shape[0] != self.channels:
+                raise ValueError(
+                    f"expected {self.channels}xHxW images, got shape {tuple(image.shape)}"
+                )
         sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         d = self.size_divisible
         height = -(-max(h for h, _ in sizes) // d) * d
         width = -(-max(w for _, w in sizes) // d) * d
-        batch = images[0].new_zeros((len(images), 1, height, width))
+        batch = images[0].new_zeros((len(images), self.channels, height, width))
         for i, (image, (h, w)) in enumerate(zip(images, sizes)):
             batch[i, :, :h, :w] = (image - self.image_mean) / self.image_std
         if targets is not None:
@@ -56,5 +64,5 @@ class NormalizePad(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(mean={self.image_mean}, std={self.image_std}, "
-            f"size_divisible={self.size_divisible}, no resize)"
+            f"size_divisible={self.size_divisible}, channels={self.channels}, no resize)"
         )

@@ -46,6 +46,13 @@ class PreprocessConfig:
     # Orientation: use DICOM laterality (ImageLaterality, then Laterality) when present;
     # False lets the image content decide always (for archives whose pixels ignore the tags).
     trust_laterality: bool = True
+    # Give the model the same woman's other breast in the same view as a second channel,
+    # preprocessed alike (so both have the chest wall on the left and fill the frame the same
+    # way), for the asymmetry a reader looks for (docs/training.md, "The other breast").
+    # Images pair by patient_id, view and laterality; an image without its partner gets an
+    # empty second channel. Needs model.backbone.in_channels: 2. Not part of the cache key:
+    # each film is preprocessed on its own either way.
+    other_breast: bool = False
 
     def __post_init__(self) -> None:
         low, high = self.percentiles
@@ -74,4 +81,10 @@ class PreprocessConfig:
         """JSON-safe settings (used for the cache key and written into outputs)."""
         data = asdict(self)
         data["percentiles"] = list(self.percentiles)
+        return data
+
+    def image_settings(self) -> dict[str, Any]:
+        """The settings that change one film's preprocessed pixels (the cache key's)."""
+        data = self.to_dict()
+        del data["other_breast"]
         return data

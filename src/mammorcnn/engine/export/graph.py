@@ -23,7 +23,7 @@ OUTPUT_NAMES = ("boxes", "labels", "scores", "mask_probs")
 
 
 class InferenceGraph(nn.Module):
-    """``image`` (1, 1, S, S) float32 in [0, 1] -> boxes (K, 4) x1y1x2y2 in pixels, labels (K,)
+    """``image`` (1, C, S, S) float32 in [0, 1] (C = 2: the film, then the other breast) -> boxes (K, 4) x1y1x2y2 in pixels, labels (K,)
     int64 in 1..C, scores (K,), mask_probs (K, 1, m, m) sigmoid probabilities in each box."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -40,11 +40,13 @@ class InferenceGraph(nn.Module):
         return d["boxes"], d["labels"], d["scores"], d["masks"]
 
 
-def example_input(size: int, seed: int = 0) -> Tensor:
-    """A (1, 1, S, S) synthetic mammogram to trace with: masses, so every branch is exercised."""
+def example_input(size: int, seed: int = 0, channels: int = 1) -> Tensor:
+    """A (1, C, S, S) synthetic mammogram to trace with: masses, so every branch is exercised
+    (a second channel, the other breast, is another phantom)."""
     import numpy as np
 
     from mammorcnn.data.synthetic.phantom import make_phantom
 
-    image, _, _ = make_phantom(np.random.default_rng(seed), size, n_masses=2)
-    return torch.from_numpy(image.astype(np.float32) / 65535.0)[None, None]
+    rng = np.random.default_rng(seed)
+    films = [make_phantom(rng, size, n_masses=2)[0] for _ in range(channels)]
+    return torch.from_numpy(np.stack(films).astype(np.float32) / 65535.0)[None]

@@ -64,6 +64,7 @@ def predict_files(
     from mammorcnn.engine.graceful_stop import stop_if_requested
     from mammorcnn.engine.inference import find_inputs, output_stem
     from mammorcnn.engine.inference.contralateral_stream import HeldImage
+    from mammorcnn.engine.inference.other_breast_stream import OtherBreastPairing, WaitingImage
     from mammorcnn.engine.inference.predictions_file import FILE_NAME, write_predictions
     from mammorcnn.engine.inference.predictor import PreparedImage, batched, to_original
     from mammorcnn.engine.inference.writer import ImageWriter
@@ -107,6 +108,25 @@ def predict_files(
             except MammoError as error:
                 skip(path, "image", error)
 
+    pairing = OtherBreastPairing() if loaded.preprocess.other_breast else None
+
+    def model_inputs():  # noqa: ANN202 - yields (image id, output name, PreparedImage)
+        """The prepared films, each with its other breast when the model reads two."""
+        if pairing is None:
+            yield from prepared()
+            return
+        for image_id, name, item in prepared():
+            for ready in pairing.add(WaitingImage(image_id, name, item)):
+                yield ready.image_id, ready.name, ready.item
+        for ready in pairing.flush():
+            yield ready.image_id, ready.name, ready.item
+        if pairing.unpaired:
+            log.warning(
+                "%d image(s) read without their other breast (no StudyInstanceUID, laterality "
+                "or partner in the same view next to them): their second channel is empty",
+                pairing.unpaired,
+            )
+
     def write(image_id: int, name: str, item: PreparedImage, det: Any) -> None:
         # e.g. a DICOM without the UIDs a SEG must reference
         writer.write(image_id, name, item, det, lambda e, p=item.source: skip(p, "seg", e))
@@ -120,7 +140,7 @@ def predict_files(
 
     log.info("predicting %d file(s) into %s", len(paths), out)
     with tqdm(total=len(paths), desc="predict", unit="image", disable=None) as bar:
-        for batch in batched(prepared(), opts.batch_size):
+        for batch in batched(model_inputs(), opts.batch_size):
             items = [item for _, _, item in batch]
             if stream is None:
                 for (image_id, name, item), det in zip(batch, predictor.predict(items)):

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mammorcnn.config import config_from_dict, parse_overrides
+from mammorcnn.config import check_input_channels, config_from_dict, parse_overrides
 from mammorcnn.data.preprocess import PreprocessConfig
 from mammorcnn.engine.device import resolve_device
 from mammorcnn.errors import CheckpointError, ConfigError
@@ -155,6 +155,10 @@ def load_trained_model(
     state_dict, metadata = load_weights(path)
     model_config = _model_config(path, metadata)
     preprocess = checkpoint_preprocess(path, metadata)
+    try:
+        check_input_channels(preprocess, model_config)
+    except ConfigError as error:
+        raise CheckpointError(path, f"inconsistent metadata: {error}") from None
     class_names, category_ids = _classes(path, metadata, model_config.num_classes)
     model = build_model(model_config)
     check_compatible(path, state_dict, model)

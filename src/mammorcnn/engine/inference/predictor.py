@@ -52,7 +52,7 @@ MASK_THRESHOLD = 0.5
 class PreparedImage:
     """One input ready for the model, with what maps its detections back."""
 
-    image: np.ndarray  # float32 SxS in [0, 1], the model's input
+    image: np.ndarray  # float32 SxS (or CxSxS: film, other breast) in [0, 1], the model's input
     record: PreprocessRecord
     meta: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
@@ -152,6 +152,12 @@ def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
     return scales
 
 
+def model_input(image: np.ndarray) -> torch.Tensor:
+    """A prepared image as the model reads it: SxS (one film) -> 1xSxS; CxSxS stays."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image))
+    return tensor[None] if tensor.dim() == 2 else tensor
+
+
 class Predictor:
     """The loaded model plus the inference settings: batching, score threshold, masks."""
 
@@ -215,7 +221,7 @@ class Predictor:
         model, device = self.loaded.model, self.loaded.device
         outputs = []
         for batch in batched(items, self.batch_size):
-            images = [torch.from_numpy(np.ascontiguousarray(i.image))[None] for i in batch]
+            images = [model_input(i.image) for i in batch]
             try:
                 results = self._forward(model, [image.to(device) for image in images])
             except torch.cuda.OutOfMemoryError:
