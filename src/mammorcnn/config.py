@@ -52,14 +52,11 @@ class Config:
     # Optimiser, schedule, checkpoints and run-time settings.
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
-    def __post_init__(self) -> None:
-        """What one section cannot check alone: that the model reads the input the data makes."""
-        check_input_channels(self.data.preprocess, self.model)
-
 
 def check_input_channels(preprocess: Any, model: ModelConfig) -> None:
     """ConfigError unless ``model.backbone.in_channels`` is what ``data.preprocess`` makes
-    (2 with ``other_breast``, else 1); also checks a weights file's two halves."""
+    (2 with ``other_breast``, else 1): a check across sections, so it runs on a whole config
+    (:func:`load_config`, the start of a training) and on a weights file's two halves."""
     wanted = 2 if preprocess.other_breast else 1
     if model.backbone.in_channels != wanted:
         raise ConfigError(
@@ -86,7 +83,7 @@ class _Where:
 
     def error(self, key: str, problem: str) -> ConfigError:
         # A section's own validation may already name the full key ("model.x: ...").
-        # ... and a check across sections (Config.__post_init__) names its keys itself
+        # ... and a check across sections (check_input_channels) names its keys itself
         full = problem.startswith(f"{key}.") or key == _TOP
         text = problem if full else f"{key}: {problem}"
         for okey, override in self.override_keys.items():
@@ -289,7 +286,13 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> Config
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
     extra, texts = parse_overrides(list(overrides or []))
-    return _build(Config, merge_config_dicts(data, extra), "", _Where(path, texts))
+    where = _Where(path, texts)
+    config = _build(Config, merge_config_dicts(data, extra), "", where)
+    try:
+        check_input_channels(config.data.preprocess, config.model)
+    except ConfigError as error:
+        raise where.error(_TOP, str(error)) from None
+    return config
 
 
 def config_to_dict(config: Any) -> Any:

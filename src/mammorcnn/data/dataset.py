@@ -91,10 +91,10 @@ class CocoMammoDataset(Dataset):
         return self._partners.get(index)
 
     def with_other_breast(self, index: int, image: np.ndarray) -> np.ndarray:
-        """``image`` (SxS) of image ``index`` as the model's input: 1xSxS, or 2xSxS with its
-        partner's preprocessed film as the second channel (zeros when it has none)."""
+        """``image`` (SxS) of image ``index`` as it stands, or, with ``other_breast``, 2xSxS
+        with its partner's preprocessed film as the second channel (zeros when it has none)."""
         if not self.config.preprocess.other_breast:
-            return image[None]
+            return image
         partner = self.partner(index)
         other = self._load(partner)[0] if partner is not None else np.zeros_like(image)
         if other.shape != image.shape:  # a cache made at another size cannot be a partner
@@ -128,8 +128,9 @@ class CocoMammoDataset(Dataset):
         return bool(self._anns.get(self.images[index]["id"]))
 
     def preprocessed(self, index: int) -> tuple[np.ndarray, PreprocessRecord]:
-        """(model input float32 CxSxS, record) of image ``index``, unaugmented: one cache read
-        for inference, where ``dataset[index]`` then ``record(index)`` would read it twice."""
+        """(model input float32 SxS, or 2xSxS with ``other_breast``; record) of image
+        ``index``, unaugmented: one cache read for inference, where ``dataset[index]`` then
+        ``record(index)`` would read it twice."""
         image, record, _ = self._load(index)
         return self.with_other_breast(index, image), record
 
@@ -145,7 +146,8 @@ class CocoMammoDataset(Dataset):
         image, record, _ = self._load(index)
         target = self._target(index, record)
         tensor = torch.from_numpy(self.with_other_breast(index, image))
-        if self.train and tensor.shape[0] == 2 and self._drop_partner():
+        tensor = tensor[None] if tensor.dim() == 2 else tensor
+        if tensor.shape[0] == 2 and self._drop_partner():
             tensor[1] = 0
         # paste and synthetic masses change channel 0 only: the new lesion is in this breast
         if self.paste is not None:

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from mammorcnn import __version__
 from mammorcnn.atomic import atomic_write_bytes
-from mammorcnn.config import Config, config_to_dict, load_config, save_config
+from mammorcnn.config import Config, check_input_channels, config_to_dict, load_config, save_config
 from mammorcnn.engine.folder_lock import folder_lock
 from mammorcnn.engine.training import distributed as D
 from mammorcnn.engine.training.callbacks import EvaluateFn, OverlayFn, TrainResult
@@ -165,6 +165,7 @@ def run_training(
     run_dir = Path(run_dir)
     with _group_and_lock(config.train.device, run_dir, "train") as info:
         check_pretraining(config)
+        check_input_channels(config.data.preprocess, config.model)
         if model is None and config.train.phantom_pretrain.images > 0:
             if resume:
                 refuse_optimiser_changes(config, run_dir)
