@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import tiny_config_dict
 from PIL import Image
 
 from mammorcnn.engine.checkpoint import load_weights, save_weights
 from mammorcnn.engine.inference import predictor as predictor_module
 
 from ..data.conftest import write_dicom
+from .conftest import tiny_config_dict
 
 
 def _paired_set(phantoms: Path, tmp_path: Path) -> Path:

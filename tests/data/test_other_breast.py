@@ -17,7 +17,7 @@ from PIL import Image
 
 from mammorcnn.config import load_config
 from mammorcnn.data import CocoMammoDataset, DataConfig, PreprocessConfig
-from mammorcnn.data.augment import AugmentConfig, Augmentation
+from mammorcnn.data.augment import Augmentation, AugmentConfig
 from mammorcnn.data.breast_pairs import pair_contralateral
 from mammorcnn.data.coco import mask_to_rle
 from mammorcnn.errors import ConfigError
