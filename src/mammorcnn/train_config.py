@@ -137,7 +137,8 @@ class TrainConfig:
     # Whether a larger ("max") or smaller ("min") `best_metric` is better.
     best_mode: Literal["max", "min"] = "max"
     # Which weights become checkpoints/best.safetensors, the file `evaluate`/`predict --weights
-    # RUN` use: "best" (best validation `best_metric`) or "last" (the newest epoch's; for small
+    # RUN` use: "best" (best validation `best_metric`; the newest epoch's when the run validates
+    # nothing: no val_annotations or val_every 0) or "last" (the newest epoch's; for small
     # validation sets, where the best of a few noisy values picks noise; docs/training.md,
     # "Small sets").
     select: Literal["best", "last"] = "best"

@@ -4,6 +4,7 @@ files are refused."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def test_a_two_channel_model_trains_evaluates_and_predicts_with_partners(
     cli, phantoms: Path, tmp_path: Path, monkeypatch, caplog
 ):
     paired = _paired_set(phantoms, tmp_path)
-    config = tiny_config_dict(paired, tmp_path / "cache")
+    config = copy.deepcopy(tiny_config_dict(paired, tmp_path / "cache"))  # shares TINY_MODEL
     config["model"]["backbone"] = {**config["model"]["backbone"], "in_channels": 2}
     config["data"]["preprocess"]["other_breast"] = True
     config["train"]["val_annotations"] = None
@@ -45,12 +46,12 @@ def test_a_two_channel_model_trains_evaluates_and_predicts_with_partners(
     run = tmp_path / "run"
     result = cli("train", path, "--out", run)
     assert result.code == 0, result.err
-    weights = run / "checkpoints" / "step-00000002.safetensors"  # no validation: the last
+    weights = run / "checkpoints" / "best.safetensors"  # nothing validated: the last epoch's
     state, meta = load_weights(weights)
     assert state["backbone.body.conv1.weight"].shape[1] == 2
     assert meta["preprocess"]["other_breast"] is True
 
-    result = cli("evaluate", "--weights", weights, "--data", paired, "--out", tmp_path / "ev",
+    result = cli("evaluate", "--weights", run, "--data", paired, "--out", tmp_path / "ev",
                  "--no-html", "--device", "cpu")  # fmt: skip
     assert result.code == 0, result.err
     assert json.loads((tmp_path / "ev" / "report.json").read_text())["n_images"] == 4

@@ -1,4 +1,5 @@
-"""train.select=last makes the newest epoch's weights the run's checkpoint; lesion_repeat lists
+"""train.select=last (and a run that validates nothing) makes the newest epoch's weights the
+run's checkpoint; lesion_repeat lists
 each lesion image `repeat` times per epoch."""
 
 from __future__ import annotations
@@ -36,6 +37,27 @@ def test_select_last_needs_no_validation(tmp_path: Path) -> None:
     result = trainer.fit()
     assert result.best == tmp_path / "checkpoints" / "best.safetensors"
     assert load_weights(result.best)[1]["step"] == 4
+
+
+@pytest.mark.parametrize("validation", ["none", "val_every 0"])
+def test_a_run_that_validates_nothing_keeps_its_newest_epoch(tmp_path: Path, validation) -> None:
+    """select "best" without validation: best.safetensors (what `--weights RUN` reads) is the
+    newest epoch's weights, as `train` reports, instead of missing."""
+    calls = []
+
+    def evaluate(model: torch.nn.Module) -> dict[str, float]:
+        calls.append(1)
+        return {"froc/sens@1": 0.5}
+
+    config = toy_config(epochs=2, select="best", val_every=0 if validation != "none" else 1)
+    hook = evaluate if validation != "none" else None
+    result = Trainer(ToyDetector(), ToySet(4), config, tmp_path, evaluate=hook).fit()
+    assert result.best == tmp_path / "checkpoints" / "best.safetensors"
+    best_weights, meta = load_weights(result.best)
+    last_weights = load_weights(result.last)[0]
+    assert meta["step"] == 4 and meta["best"] == {"metric": "last", "value": None, "step": 4}
+    assert all(torch.equal(best_weights[k], last_weights[k]) for k in last_weights)
+    assert not calls
 
 
 class Flagged(Dataset):

@@ -248,7 +248,10 @@ class Trainer:
     def _save(self, metrics: dict[str, float] | None, epoch_end: bool = True) -> None:
         rng = D.gather_objects(capture_rng(), self.info)
         name = self.cfg.best_metric
-        if self.cfg.select == "last":  # every epoch's weights replace the previous "best"
+        # every epoch's weights replace the previous "best"; so too when nothing is validated,
+        # so that best.safetensors (what `--weights RUN` reads) always exists
+        never_validated = self.evaluate is None or self.cfg.val_every == 0
+        if self.cfg.select == "last" or never_validated:
             improved = epoch_end
             if improved:
                 self.best = {"metric": "last", "value": None, "step": self.step}
