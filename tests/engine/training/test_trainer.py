@@ -98,7 +98,9 @@ def test_nan_loss_stops_naming_step_and_keeps_checkpoint(tmp_path: Path) -> None
     with pytest.raises(TrainingError, match=r"non-finite loss at step 5 \(epoch 2, batch 2\)"):
         train(tmp_path, model=partial(NanAt, 5), epochs=2)
     ckpts = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert ckpts == ["step-00000003.safetensors", "step-00000003.state.pt"]
+    # no validation: best.safetensors is the last good epoch's weights (step 3)
+    assert ckpts == ["best.safetensors", "step-00000003.safetensors", "step-00000003.state.pt"]
+    assert load_weights(tmp_path / "checkpoints" / "best.safetensors")[1]["step"] == 3
     weights, meta = load_weights(tmp_path / "checkpoints" / ckpts[0])
     assert meta["step"] == 3 and all(torch.isfinite(w).all() for w in weights.values())
 
