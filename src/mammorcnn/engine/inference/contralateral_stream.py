@@ -3,11 +3,8 @@
 `predict` writes each image's files before reading the next, so the dataset-wide rule of
 :mod:`~mammorcnn.engine.inference.contralateral` cannot wait for the whole set. Here an image
 is held (its model-space detections, not its full-resolution masks) until the other breast of
-its study and view arrives, then both are released with the rule applied. Images pair by the
-DICOM StudyInstanceUID and view, the side from the laterality tag or the image content; PNGs
-(no study) and images whose study has no other breast in that view are released unchanged.
-When the next image belongs to another study, everything held is released, so at most one
-study's images wait: keep a study's files together (as PACS exports and folders per study do).
+its study and view arrives, then both are released with the rule applied (study_pairing.py:
+by StudyInstanceUID and view; an image without a partner is released unchanged).
 
 The score threshold and the detection cap are applied after the rule, so `predict` keeps the
 detections `evaluate` scored at the same operating point.
@@ -28,6 +25,7 @@ from mammorcnn.engine.inference.contralateral import (
     pair_scores,
 )
 from mammorcnn.engine.inference.predictor import PreparedImage
+from mammorcnn.engine.inference.study_pairing import StudyPairing
 
 
 @dataclass
@@ -49,37 +47,27 @@ class ContralateralStream:
         check_settings(weight, radius)
         self.weight, self.radius = weight, radius
         self.score_threshold, self.max_detections = score_threshold, max_detections
-        self.waiting: dict[tuple[str, str], dict[str, HeldImage]] = {}
-        self.ambiguous: set[tuple[str, str]] = set()  # a view with two images of one side
-        self.study: str | None = None
+        self.pairing: StudyPairing[HeldImage] = StudyPairing()
 
     def add(self, held: HeldImage) -> list[HeldImage]:
         """Hold ``held`` or release it (and what it completes or displaces)."""
-        study = held.item.meta.get("StudyInstanceUID")
-        side = held.item.record.laterality
-        if not study or side not in ("L", "R"):
-            return [self._finish(held)]
-        released = self.flush() if self.study not in (None, study) else []
-        self.study = study
-        key = (str(study), str(held.item.meta.get("view") or "").upper())
-        group = self.waiting.setdefault(key, {})
-        if key in self.ambiguous or side in group:
-            # which of two same-side images is the pair is unknown: this view pairs nothing
-            self.ambiguous.add(key)
-            waiting = list(self.waiting.pop(key).values())
-            return released + [self._finish(h) for h in [*waiting, held]]
-        other = group.pop("R" if side == "L" else "L", None)
-        if other is None:
-            group[side] = held
-            return released
-        first, second = pair_scores(self._side(held), self._side(other), self.weight, self.radius)
-        return released + [self._finish(held, first), self._finish(other, second)]
+        return self._release(self.pairing.add(held))
 
     def flush(self) -> list[HeldImage]:
         """Release every held image unchanged (no other breast came)."""
-        released = [self._finish(h) for group in self.waiting.values() for h in group.values()]
-        self.waiting.clear()
-        self.ambiguous.clear()
+        return self._release(self.pairing.flush())
+
+    def _release(self, ready: list[tuple[HeldImage, HeldImage | None]]) -> list[HeldImage]:
+        """Each pair with the rule applied to both, each single image unchanged."""
+        released = []
+        for held, other in ready:
+            if other is None:
+                released.append(self._finish(held))
+                continue
+            first, second = pair_scores(
+                self._side(held), self._side(other), self.weight, self.radius
+            )
+            released += [self._finish(held, first), self._finish(other, second)]
         return released
 
     @staticmethod

@@ -4,12 +4,9 @@ A model trained with ``data.preprocess.other_breast`` reads each film with the s
 other breast in the same view (docs/training.md, "The other breast"). `predict` reads files
 one at a time, so a film is held (preprocessed, before the model runs) until its partner
 arrives; then both go on, each with the other's preprocessed film as its second channel.
-Images pair as the contralateral rule's stream pairs them (contralateral_stream.py): by the
-DICOM StudyInstanceUID and view, the side from the laterality tag or the image content. A PNG
-(no study), a study with one breast in a view, or a view with two images of one side gets an
-empty second channel, as training's ``other_breast_dropout`` taught the model to read. When
-the next image belongs to another study, everything held goes on, so at most one study's
-images wait: keep a study's files together (as PACS exports and folders per study do).
+Images pair as for the contralateral rule (study_pairing.py: by study and view). An image
+without a partner gets an empty second channel, as training's ``other_breast_dropout`` taught
+the model to read.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mammorcnn.engine.inference.predictor import PreparedImage
+from mammorcnn.engine.inference.study_pairing import StudyPairing
 
 
 @dataclass
@@ -42,42 +40,26 @@ class OtherBreastPairing:
     """Pairs films as they come; :meth:`add` and :meth:`flush` return those ready to predict."""
 
     def __init__(self) -> None:
-        self.waiting: dict[tuple[str, str], dict[str, WaitingImage]] = {}
-        self.ambiguous: set[tuple[str, str]] = set()  # a view with two images of one side
-        self.study: str | None = None
+        self.pairing: StudyPairing[WaitingImage] = StudyPairing()
         self.unpaired = 0  # how many went on with an empty second channel
 
     def add(self, image: WaitingImage) -> list[WaitingImage]:
         """Hold ``image`` or release it (and what it completes or displaces)."""
-        study = image.item.meta.get("StudyInstanceUID")
-        side = image.item.record.laterality
-        if not study or side not in ("L", "R"):
-            return [self._alone(image)]
-        released = self.flush() if self.study not in (None, study) else []
-        self.study = study
-        key = (str(study), str(image.item.meta.get("view") or "").upper())
-        group = self.waiting.setdefault(key, {})
-        if key in self.ambiguous or side in group:
-            # which of two same-side images is the partner is unknown: this view pairs nothing
-            self.ambiguous.add(key)
-            held = list(self.waiting.pop(key).values())
-            return released + [self._alone(w) for w in [*held, image]]
-        other = group.pop("R" if side == "L" else "L", None)
-        if other is None:
-            group[side] = image
-            return released
-        return released + [
-            with_partner(other, image.item.image),
-            with_partner(image, other.item.image),
-        ]
+        return self._release(self.pairing.add(image))
 
     def flush(self) -> list[WaitingImage]:
         """Release every held image with an empty second channel (no other breast came)."""
-        released = [self._alone(w) for group in self.waiting.values() for w in group.values()]
-        self.waiting.clear()
-        self.ambiguous.clear()
-        return released
+        return self._release(self.pairing.flush())
 
-    def _alone(self, image: WaitingImage) -> WaitingImage:
-        self.unpaired += 1
-        return with_partner(image, None)
+    def _release(self, ready: list[tuple[WaitingImage, WaitingImage | None]]) -> list[WaitingImage]:
+        released = []
+        for image, other in ready:
+            if other is None:
+                self.unpaired += 1
+                released.append(with_partner(image, None))
+            else:
+                released += [
+                    with_partner(other, image.item.image),
+                    with_partner(image, other.item.image),
+                ]
+        return released
