@@ -53,6 +53,30 @@ def test_real_dicoms_meta_references_source_without_patient_data(real_images):
         assert str(header.PatientName) not in values and str(header.PatientID) not in values
 
 
+def test_real_dicoms_name_the_woman_their_studies_do_not(real_cases, real_images):
+    """CBIS-DDSM gives each of a woman's films a study of its own; ``exam`` (the pseudonym in
+    PatientID, for pairing a woman's breasts) is the same for her four films."""
+    assert len({raw.meta["StudyInstanceUID"] for _, _, raw in real_images}) == 8
+    exams = {}
+    for _, path, raw in real_images:
+        patient = str(pydicom.dcmread(path, stop_before_pixels=True).PatientID)
+        woman = patient.split("_")[1] + "_" + patient.split("_")[2]  # Mass-Test_P_00173_...
+        assert raw.meta["exam"] == f"CBIS-DDSM {woman}"
+        exams[str(path)] = raw.meta["exam"]
+    per_case = [{exams[str(path)] for path in case.values()} for case in real_cases]
+    assert all(len(case) == 1 for case in per_case) and per_case[0] != per_case[1]
+
+
+def test_other_patient_ids_stay_out_of_the_meta(tmp_path, dicom_writer):
+    pixels = np.full((8, 8), 100, np.uint16)
+    plain = read_image(dicom_writer(tmp_path / "a.dcm", pixels, PatientID="ID-0001"))
+    assert "exam" not in plain.meta
+    cbis = read_image(
+        dicom_writer(tmp_path / "b.dcm", pixels, PatientID="Calc-Training_P_00042_LEFT_MLO")
+    )
+    assert cbis.meta["exam"] == "CBIS-DDSM P_00042"
+
+
 # ---- LUTs and photometric interpretation, against the DICOM formulas -------------------------
 
 

@@ -10,13 +10,13 @@ from mammorcnn.engine.inference.other_breast_stream import OtherBreastPairing, W
 from mammorcnn.engine.inference.predictor import PreparedImage, model_input
 
 
-def _film(image_id: int, side: str | None, study: str | None = "1.2.3", view: str = "MLO"):
+def _film(image_id: int, side: str | None, study: str | None = "1.2.3", view: str = "MLO", **meta):
     record = PreprocessRecord(
         original_shape=(8, 8), crop_box=(0, 0, 8, 8), flipped=side == "R",
         orientation_source="ImageLaterality", laterality=side, resized_shape=(8, 8),
         pad=(0, 0), image_size=8, intensity_range=(0.0, 1.0),
     )  # fmt: skip
-    meta = {"view": view} | ({"StudyInstanceUID": study} if study else {})
+    meta = {"view": view} | ({"StudyInstanceUID": study} if study else {}) | meta
     pixels = np.full((8, 8), image_id / 10, np.float32)  # each film recognisable by its value
     return WaitingImage(image_id, f"im{image_id}", PreparedImage(pixels, record, meta))
 
@@ -60,6 +60,19 @@ def test_no_study_no_side_or_two_of_one_side_read_alone():
     assert _channels(pairing.add(_film(4, "L"))) == {3: (0.3, 0.0), 4: (0.4, 0.0)}
     assert _channels(pairing.add(_film(5, "R"))) == {5: (0.5, 0.0)}
     assert pairing.unpaired == 5
+
+
+def test_cbis_films_pair_by_the_woman_not_their_own_studies():
+    pairing = OtherBreastPairing()
+    woman = {"exam": "CBIS-DDSM P_00173"}
+    assert pairing.add(_film(1, "L", study="1.1", **woman)) == []
+    assert _channels(pairing.add(_film(2, "R", study="2.2", **woman))) == {
+        1: (0.1, 0.2),
+        2: (0.2, 0.1),
+    }
+    other = {"exam": "CBIS-DDSM P_00820"}  # another woman: the one held goes alone
+    assert pairing.add(_film(3, "L", study="3.3", **other)) == []
+    assert _channels(pairing.add(_film(4, "R", study="4.4"))) == {3: (0.3, 0.0)}
 
 
 def test_the_model_reads_one_or_two_channels_as_prepared():

@@ -7,6 +7,7 @@ monochrome, dimensions under :data:`MAX_PIXELS` (from the header, before decodin
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ from mammorcnn.errors import ImageReadError
 #: Tags copied into ``meta``: what is needed to reference the source image later
 #: (DICOM SEG / reports), nothing that identifies the patient.
 UID_TAGS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+
+#: CBIS-DDSM's curated DICOMs give every image a study of its own, so their StudyInstanceUIDs
+#: cannot tell which films are one woman's; their PatientID can ("Mass-Test_P_00173_RIGHT_CC":
+#: the public set's pseudonym of the woman, then side and view). Only this pattern is read:
+#: any other PatientID stays out of ``meta``.
+CBIS_PATIENT = re.compile(r"^(?:Mass|Calc)-(?:Training|Test)_(P_\d+)_(?:LEFT|RIGHT)_(?:CC|MLO)$")
 
 
 def _describe(exc: BaseException) -> str:
@@ -172,4 +179,7 @@ def _meta(path: Path, ds: Dataset, pixels: np.ndarray, voi: str) -> dict[str, An
         value = _tag(ds, keyword)
         if value is not None:
             meta[keyword] = str(value)
+    case = CBIS_PATIENT.match(str(_tag(ds, "PatientID") or "").strip())
+    if case:  # the examination its films share (engine/inference/study_pairing.py)
+        meta["exam"] = f"CBIS-DDSM {case[1]}"
     return meta

@@ -122,8 +122,9 @@ def predict_files(
             yield ready.image_id, ready.name, ready.item
         if pairing.unpaired:
             log.warning(
-                "%d image(s) read without their other breast (no StudyInstanceUID, laterality "
-                "or partner in the same view next to them): their second channel is empty",
+                "%d image(s) read without their other breast (no study, no side, or no "
+                "partner in the same study and view next to them): their second channel is "
+                "empty",
                 pairing.unpaired,
             )
 

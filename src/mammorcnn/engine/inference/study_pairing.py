@@ -4,7 +4,8 @@
 contralateral rule, contralateral_stream.py; the other-breast input channel,
 other_breast_stream.py) holds a film until its partner arrives. Both pair the same way, here:
 by the DICOM StudyInstanceUID and view, the side from the laterality tag or the image content
-(the preprocessing record). A PNG (no study), an unknown side, a study with one breast in a
+(the preprocessing record). CBIS-DDSM's DICOMs, one study per image, pair by the woman their
+PatientID names instead (``meta["exam"]``, data/io/dicom.py). A PNG (no study), an unknown side, a study with one breast in a
 view, or a view with two images of one side (which one is the partner is unknown) gives no
 pair. When the next image belongs to another study, everything held is released, so at most
 one study's images wait: keep a study's files together (as PACS exports and folders per
@@ -36,7 +37,7 @@ class StudyPairing(Generic[T]):
 
     def add(self, entry: T) -> list[tuple[T, T | None]]:
         """Hold ``entry`` or release it (and what it completes or displaces)."""
-        study = entry.item.meta.get("StudyInstanceUID")
+        study = entry.item.meta.get("exam") or entry.item.meta.get("StudyInstanceUID")
         side = entry.item.record.laterality
         if not study or side not in ("L", "R"):
             return [(entry, None)]
