@@ -9,6 +9,8 @@ from PIL import Image
 
 from mammorcnn.engine.report.prediction_page import image_place, write_prediction_index
 
+from ...data.conftest import write_dicom
+
 
 def entry(image_id: int, name: str, laterality: str | None = None) -> dict:
     return {"id": image_id, "file": f"/data/{name}", "kind": "png", "n_detections": 1,
@@ -22,6 +24,18 @@ def test_place_from_file_names() -> None:
     assert image_place(entry(2, "P_00001_RMLO.png")) == ("P_00001", "?", "MLO")
     assert image_place(entry(3, "P_00001_RMLO.png", "R"))[1] == "R"  # preprocessing's side
     assert image_place(entry(4, "scan.png")) == ("scan", "?", "?")
+
+
+def test_place_of_cbis_dicoms_from_their_patient_id(tmp_path) -> None:
+    """CBIS-DDSM: one study per image, the view in PatientOrientation, the woman in PatientID."""
+    pixels = np.full((8, 8), 100, np.uint16)
+    places = []
+    for n, (side, view) in enumerate([("L", "CC"), ("R", "MLO")]):
+        patient = f"Mass-Test_P_00173_{'LEFT' if side == 'L' else 'RIGHT'}_{view}"
+        path = write_dicom(tmp_path / f"1-13{n}.dcm", pixels, PatientID=patient,
+                           Laterality=side, PatientOrientation=view)  # fmt: skip
+        places.append(image_place({"file": str(path), "kind": "dicom"}))
+    assert places == [("CBIS-DDSM P_00173", "L", "CC"), ("CBIS-DDSM P_00173", "R", "MLO")]
 
 
 def test_index_groups_and_orders(tmp_path) -> None:

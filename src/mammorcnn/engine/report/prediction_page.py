@@ -1,7 +1,8 @@
 """index.html of `mammorcnn predict`: the overlays grouped by study and breast, best first.
 
 A reader looks at a breast in both views at once, so the CC and MLO of one side sit next to
-each other. The study comes from the DICOM StudyInstanceUID; for other files from the file
+each other. The study comes from the DICOM StudyInstanceUID (for CBIS-DDSM, one study per
+image, the woman its PatientID names); for other files from the file
 name without its side and view tokens (``P_00001_LEFT_CC`` and ``P_00001_LEFT_MLO`` -> study
 ``P_00001``, side L). Side: the DICOM tags or, failing those, the preprocessing's decision;
 view: ViewPosition or a file-name token. Studies, and breasts within them, are ordered by their
@@ -20,6 +21,7 @@ from typing import Any
 from PIL import Image
 
 from mammorcnn.atomic import atomic_write_bytes
+from mammorcnn.data.io.dicom import CBIS_PATIENT
 from mammorcnn.data.io.raw import VIEW_CODES, view_from_text
 from mammorcnn.engine.report.html import esc, meta_table, num, page
 
@@ -31,7 +33,9 @@ _VIEW_ORDER = {"CC": 0, "MLO": 1}
 
 
 def _dicom_tags(path: Path) -> dict[str, str]:
-    """StudyInstanceUID, ViewPosition, ImageLaterality/Laterality from the header only."""
+    """StudyInstanceUID, ViewPosition, ImageLaterality/Laterality from the header only, plus
+    what CBIS-DDSM keeps elsewhere: the view in PatientOrientation, the woman (``exam``) in
+    PatientID, whose studies hold one image each (data/io/dicom.py)."""
     import pydicom
 
     try:
@@ -39,7 +43,16 @@ def _dicom_tags(path: Path) -> dict[str, str]:
     except Exception:  # noqa: BLE001 - grouping falls back to the file name
         return {}
     keys = ("StudyInstanceUID", "ViewPosition", "ImageLaterality", "Laterality")
-    return {k: str(ds.get(k, "") or "").strip() for k in keys}
+    tags = {k: str(ds.get(k, "") or "").strip() for k in keys}
+    orientation = ds.get("PatientOrientation", "") or ""
+    if isinstance(orientation, pydicom.multival.MultiValue):
+        orientation = orientation[0] if orientation else ""
+    if tags["ViewPosition"].upper() not in VIEW_CODES:
+        tags["ViewPosition"] = str(orientation).strip()
+    case = CBIS_PATIENT.match(str(ds.get("PatientID", "") or "").strip())
+    if case:
+        tags["exam"] = f"CBIS-DDSM {case[1]}"
+    return tags
 
 
 def image_place(entry: dict[str, Any]) -> tuple[str, str, str]:
@@ -57,7 +70,7 @@ def image_place(entry: dict[str, Any]) -> tuple[str, str, str]:
     view = tags.get("ViewPosition", "").upper()
     view = view if view in VIEW_CODES else (view_from_text(path.stem) or "?")
     rest = [t for t, u in zip(tokens, upper) if u not in _SIDE_TOKENS and view_from_text(u) is None]
-    study = tags.get("StudyInstanceUID") or "_".join(rest) or path.stem or "?"
+    study = tags.get("exam") or tags.get("StudyInstanceUID") or "_".join(rest) or path.stem or "?"
     return study, side, view
 
 
