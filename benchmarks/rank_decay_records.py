@@ -35,6 +35,15 @@ def rescored(
     images: list[dict], decay: float = 1.0, cap: int | None = None, rates: tuple = RATES
 ) -> list[float]:
     """Sensitivity at ``rates`` after the decay (and the cap) of every image's ranked marks."""
+    best, fp = rescored_scores(images, decay, cap)
+    return list(froc_from_scores(best, fp, len(images), rates).sensitivities)
+
+
+def rescored_scores(
+    images: list[dict], decay: float = 1.0, cap: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(each lesion's best score, -inf if missed, in record order; the false positives'
+    scores) after the decay (and the cap) of every image's ranked marks."""
     best, fp = [], []
     for image in images:
         lesions = [les["best_score"] for les in image["lesions"]]
@@ -47,8 +56,7 @@ def rescored(
         found = {k: s for (_, k), s in zip(marks, scores.tolist()) if k is not None}
         best += [found.get(k, -np.inf) for k in range(len(lesions))]
         fp += [s for (_, k), s in zip(marks, scores.tolist()) if k is None]
-    result = froc_from_scores(np.array(best), np.array(fp), len(images), rates)
-    return list(result.sensitivities)
+    return np.array(best, float), np.array(fp, float)
 
 
 def main(argv: list[str] | None = None) -> None:
