@@ -40,12 +40,19 @@ def trained_nested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torc
     return _tiny_weights(tmp_path_factory, nested_thresh=0.5)
 
 
+@pytest.fixture(scope="module")
+def trained_two(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    """A model that reads the other breast as a second channel: a (1, 2, S, S) graph."""
+    return _tiny_weights(tmp_path_factory, nested_thresh=None, channels=2)
+
+
 def _tiny_weights(
-    tmp_path_factory: pytest.TempPathFactory, nested_thresh: float | None
+    tmp_path_factory: pytest.TempPathFactory, nested_thresh: float | None, channels: int = 1
 ) -> tuple[Path, torch.nn.Module]:
     torch.manual_seed(0)
     config = tiny_config()
     config.box_head.nested_thresh = nested_thresh
+    config.backbone.in_channels = channels
     model = build_model(config).eval()
     # Spread the class scores so that detections are not near-ties of 0.5 (an untrained head):
     # a tie broken differently by two runtimes would reorder, not change, the detections.
@@ -55,10 +62,11 @@ def _tiny_weights(
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.8, 1.2)
-    path = tmp_path_factory.mktemp("weights") / f"tiny-{nested_thresh}.safetensors"
+    path = tmp_path_factory.mktemp("weights") / f"tiny-{nested_thresh}-{channels}.safetensors"
+    preprocess = PreprocessConfig(image_size=SIZE, other_breast=channels == 2)
     metadata = {
         "model_config": config_to_dict(config),
-        "preprocess": PreprocessConfig(image_size=SIZE).to_dict(),
+        "preprocess": preprocess.to_dict(),
         "class_names": ["mass"],
         "category_ids": [1],
     }
@@ -92,15 +100,16 @@ def assert_parity(ref: dict[str, np.ndarray], got: tuple[np.ndarray, ...]) -> No
     assert iou.min() > 0.98
 
 
-@pytest.mark.parametrize("variant", ["trained", "trained_nested"])
+@pytest.mark.parametrize("variant", ["trained", "trained_nested", "trained_two"])
 def test_onnx_matches_eager(variant: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     weights, model = request.getfixturevalue(variant)
+    channels = model.config.backbone.in_channels
     out = tmp_path / "model.onnx"
     assert main(["export", "--weights", str(weights), "--format", "onnx", str(out)]) == 0
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert session.get_inputs()[0].shape == [1, 1, SIZE, SIZE]
-    image = example_input(SIZE, seed=1)  # not the traced example (seed 0)
+    assert session.get_inputs()[0].shape == [1, channels, SIZE, SIZE]
+    image = example_input(SIZE, seed=1, channels=channels)  # not the traced one (seed 0)
     got = session.run(None, {"image": image.numpy()})
     assert_parity(eager(model, image), tuple(got))
 
