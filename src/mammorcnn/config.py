@@ -26,6 +26,7 @@ import yaml
 
 from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.data.config import DataConfig
+from mammorcnn.data.preprocess import PreprocessConfig
 from mammorcnn.errors import ConfigError
 from mammorcnn.model.config import ModelConfig
 from mammorcnn.train_config import TrainConfig
@@ -53,7 +54,7 @@ class Config:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
-def check_input_channels(preprocess: Any, model: ModelConfig) -> None:
+def check_input_channels(preprocess: PreprocessConfig, model: ModelConfig) -> None:
     """ConfigError unless ``model.backbone.in_channels`` is what ``data.preprocess`` makes
     (2 with ``other_breast``, else 1): a check across sections, so it runs on a whole config
     (:func:`load_config`, the start of a training) and on a weights file's two halves."""

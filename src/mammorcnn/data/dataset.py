@@ -90,15 +90,14 @@ class CocoMammoDataset(Dataset):
         """The index of image ``index``'s other breast (None: unpaired, or not asked for)."""
         return self._partners.get(index)
 
-    def with_other_breast(self, index: int, image: np.ndarray) -> np.ndarray:
+    def with_other_breast(self, index: int, image: np.ndarray, drop: bool = False) -> np.ndarray:
         """``image`` (SxS) of image ``index`` as it stands, or, with ``other_breast``, 2xSxS
-        with its partner's preprocessed film as the second channel (zeros when it has none)."""
+        with its partner's preprocessed film as the second channel (zeros when it has none,
+        or when ``drop``: then the partner is not even read)."""
         if not self.config.preprocess.other_breast:
             return image
-        partner = self.partner(index)
+        partner = None if drop else self.partner(index)
         other = self._load(partner)[0] if partner is not None else np.zeros_like(image)
-        if other.shape != image.shape:  # a cache made at another size cannot be a partner
-            raise ConfigError(f"{self.path}: images {index} and {partner} differ in size")
         return np.stack([image, other])
 
     def _synthetic_mass(self, use_aug: bool) -> SyntheticMass | None:
@@ -145,10 +144,9 @@ class CocoMammoDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         image, record, _ = self._load(index)
         target = self._target(index, record)
-        tensor = torch.from_numpy(self.with_other_breast(index, image))
+        drop = self.config.preprocess.other_breast and self._drop_partner()
+        tensor = torch.from_numpy(self.with_other_breast(index, image, drop))
         tensor = tensor[None] if tensor.dim() == 2 else tensor
-        if tensor.shape[0] == 2 and self._drop_partner():
-            tensor[1] = 0
         # paste and synthetic masses change channel 0 only: the new lesion is in this breast
         if self.paste is not None:
             tensor, target = self.paste(tensor, target, self.random_lesion)

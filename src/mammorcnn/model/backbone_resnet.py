@@ -1,4 +1,4 @@
-"""ResNet with a 1-channel (or 2-channel) stem + FPN producing P2..P6 (docs/architecture.md §2.1).
+"""ResNet with a 1- (or 2-) channel stem + FPN producing P2..P6 (docs/architecture.md §2.1).
 
 torchvision parts: the ResNet, ``BackboneWithFPN`` (1x1 laterals to 256, nearest top-down
 upsampling + addition, 3x3 smoothing) and ``LastLevelMaxPool`` for P6 (a stride-2 subsample

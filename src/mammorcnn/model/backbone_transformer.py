@@ -35,7 +35,8 @@ DEFAULT_TIMM_MODELS = {
 
 
 def create_timm_model(cfg: BackboneConfig, **kwargs: object) -> nn.Module:
-    """timm model with the config's input channels; weights: None, "imagenet" (timm's tag) or a file."""
+    """timm model with the config's input channels; weights: None, "imagenet" (timm's tag)
+    or a file."""
     name = cfg.timm_model or DEFAULT_TIMM_MODELS[cfg.name]
     args = dict(in_chans=cfg.in_channels, img_size=cfg.img_size, **kwargs, **cfg.timm_kwargs)
     if cfg.weights is None:

@@ -151,16 +151,7 @@ def _meta(path: Path, ds: Dataset, pixels: np.ndarray, voi: str) -> dict[str, An
         if value in ("L", "R"):
             laterality, source = value, keyword
             break
-    view, view_source = None, None
-    for keyword in (
-        "ViewPosition",
-        "PatientOrientation",
-    ):  # CBIS-DDSM puts "CC"/"MLO" in the latter
-        raw = _tag(ds, keyword)
-        value = str(raw[0] if isinstance(raw, pydicom.multival.MultiValue) and raw else raw or "")
-        if value.strip().upper() in VIEW_CODES:
-            view, view_source = value.strip().upper(), keyword
-            break
+    view, view_source = header_view(ds)
     if view is None and (view := view_from_text(path.stem)) is not None:
         view_source = "filename"
     meta: dict[str, Any] = {
@@ -179,7 +170,24 @@ def _meta(path: Path, ds: Dataset, pixels: np.ndarray, voi: str) -> dict[str, An
         value = _tag(ds, keyword)
         if value is not None:
             meta[keyword] = str(value)
-    case = CBIS_PATIENT.match(str(_tag(ds, "PatientID") or "").strip())
-    if case:  # the examination its films share (engine/inference/study_pairing.py)
-        meta["exam"] = f"CBIS-DDSM {case[1]}"
+    exam = cbis_exam(ds)
+    if exam:  # the examination its films share (engine/inference/study_pairing.py)
+        meta["exam"] = exam
     return meta
+
+
+def header_view(ds: Dataset) -> tuple[str | None, str | None]:
+    """(view code, the tag it came from) from ViewPosition, else PatientOrientation (where
+    CBIS-DDSM puts "CC"/"MLO"); (None, None) when neither holds one."""
+    for keyword in ("ViewPosition", "PatientOrientation"):
+        raw = _tag(ds, keyword)
+        value = str(raw[0] if isinstance(raw, pydicom.multival.MultiValue) and raw else raw or "")
+        if value.strip().upper() in VIEW_CODES:
+            return value.strip().upper(), keyword
+    return None, None
+
+
+def cbis_exam(ds: Dataset) -> str | None:
+    """``CBIS-DDSM P_00173`` for a CBIS-DDSM PatientID (see :data:`CBIS_PATIENT`), else None."""
+    case = CBIS_PATIENT.match(str(_tag(ds, "PatientID") or "").strip())
+    return f"CBIS-DDSM {case[1]}" if case else None

@@ -23,8 +23,9 @@ OUTPUT_NAMES = ("boxes", "labels", "scores", "mask_probs")
 
 
 class InferenceGraph(nn.Module):
-    """``image`` (1, C, S, S) float32 in [0, 1] (C = 2: the film, then the other breast) -> boxes (K, 4) x1y1x2y2 in pixels, labels (K,)
-    int64 in 1..C, scores (K,), mask_probs (K, 1, m, m) sigmoid probabilities in each box."""
+    """``image`` (1, C, S, S) float32 in [0, 1] (C = 2: the film, then the other breast) ->
+    boxes (K, 4) x1y1x2y2 in pixels, labels (K,) int64 in 1..C, scores (K,), mask_probs
+    (K, 1, m, m) sigmoid probabilities in each box."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()

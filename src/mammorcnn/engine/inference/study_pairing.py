@@ -1,14 +1,14 @@
 """Which images of a stream of files are one study's two breasts in one view.
 
-`predict` reads files one at a time, so whatever needs a film's other breast (the
-contralateral rule, contralateral_stream.py; the other-breast input channel,
-other_breast_stream.py) holds a film until its partner arrives. Both pair the same way, here:
-by the DICOM StudyInstanceUID and view, the side from the laterality tag or the image content
-(the preprocessing record). CBIS-DDSM's DICOMs, one study per image, pair by the woman their
-PatientID names instead (``meta["exam"]``, data/io/dicom.py). A PNG (no study), an unknown side, a study with one breast in a
-view, or a view with two images of one side (which one is the partner is unknown) gives no
-pair. When the next image belongs to another study, everything held is released, so at most
-one study's images wait: keep a study's files together (as PACS exports and folders per
+`predict` reads files one at a time, so whatever needs a film's other breast (the contralateral
+rule, contralateral_stream.py; the other-breast input channel, other_breast_stream.py) holds a
+film until its partner arrives. Both pair the same way, here: by the DICOM StudyInstanceUID and
+view, the side from the laterality tag or the image content (the preprocessing record).
+CBIS-DDSM's DICOMs, one study per image, pair by the woman their PatientID names instead
+(``meta["exam"]``, data/io/dicom.py). A PNG (no study), an unknown side, a study with one
+breast in a view, or a view with two images of one side (which one is the partner is unknown)
+gives no pair. When the next image belongs to another study, everything held is released, so at
+most one study's images wait: keep a study's files together (as PACS exports and folders per
 study do).
 """
 

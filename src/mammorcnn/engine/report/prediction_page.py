@@ -2,11 +2,11 @@
 
 A reader looks at a breast in both views at once, so the CC and MLO of one side sit next to
 each other. The study comes from the DICOM StudyInstanceUID (for CBIS-DDSM, one study per
-image, the woman its PatientID names); for other files from the file
-name without its side and view tokens (``P_00001_LEFT_CC`` and ``P_00001_LEFT_MLO`` -> study
-``P_00001``, side L). Side: the DICOM tags or, failing those, the preprocessing's decision;
-view: ViewPosition or a file-name token. Studies, and breasts within them, are ordered by their
-highest detection score.
+image, the woman its PatientID names); for other files from the file name without its side and
+view tokens (``P_00001_LEFT_CC`` and ``P_00001_LEFT_MLO`` -> study ``P_00001``, side L). Side:
+the DICOM tags or, failing those, the preprocessing's decision; view: ViewPosition (CBIS-DDSM:
+PatientOrientation) or a file-name token. Studies, and breasts within them, are ordered by
+their highest detection score.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 from PIL import Image
 
 from mammorcnn.atomic import atomic_write_bytes
-from mammorcnn.data.io.dicom import CBIS_PATIENT
-from mammorcnn.data.io.raw import VIEW_CODES, view_from_text
+from mammorcnn.data.io.dicom import cbis_exam, header_view
+from mammorcnn.data.io.raw import view_from_text
 from mammorcnn.engine.report.html import esc, meta_table, num, page
 
 PAGE_FILE = "index.html"
@@ -33,25 +33,19 @@ _VIEW_ORDER = {"CC": 0, "MLO": 1}
 
 
 def _dicom_tags(path: Path) -> dict[str, str]:
-    """StudyInstanceUID, ViewPosition, ImageLaterality/Laterality from the header only, plus
-    what CBIS-DDSM keeps elsewhere: the view in PatientOrientation, the woman (``exam``) in
-    PatientID, whose studies hold one image each (data/io/dicom.py)."""
+    """StudyInstanceUID, ImageLaterality/Laterality, the view and CBIS-DDSM's ``exam`` (the
+    woman, whose films each have a study of their own) from the header only, read as the
+    image reader reads them (data/io/dicom.py)."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except Exception:  # noqa: BLE001 - grouping falls back to the file name
         return {}
-    keys = ("StudyInstanceUID", "ViewPosition", "ImageLaterality", "Laterality")
+    keys = ("StudyInstanceUID", "ImageLaterality", "Laterality")
     tags = {k: str(ds.get(k, "") or "").strip() for k in keys}
-    orientation = ds.get("PatientOrientation", "") or ""
-    if isinstance(orientation, pydicom.multival.MultiValue):
-        orientation = orientation[0] if orientation else ""
-    if tags["ViewPosition"].upper() not in VIEW_CODES:
-        tags["ViewPosition"] = str(orientation).strip()
-    case = CBIS_PATIENT.match(str(ds.get("PatientID", "") or "").strip())
-    if case:
-        tags["exam"] = f"CBIS-DDSM {case[1]}"
+    tags["view"] = header_view(ds)[0] or ""
+    tags["exam"] = cbis_exam(ds) or ""
     return tags
 
 
@@ -67,8 +61,7 @@ def image_place(entry: dict[str, Any]) -> tuple[str, str, str]:
             side = tags[key].upper()
             break
     side = side or (entry.get("preprocess") or {}).get("laterality") or "?"
-    view = tags.get("ViewPosition", "").upper()
-    view = view if view in VIEW_CODES else (view_from_text(path.stem) or "?")
+    view = tags.get("view") or view_from_text(path.stem) or "?"
     rest = [t for t, u in zip(tokens, upper) if u not in _SIDE_TOKENS and view_from_text(u) is None]
     study = tags.get("exam") or tags.get("StudyInstanceUID") or "_".join(rest) or path.stem or "?"
     return study, side, view
