@@ -1,0 +1,112 @@
+"""Experiment: merge the kept detections of several evaluations of the same images as views.
+
+`mammorcnn evaluate --ensemble` merges models while it runs them. This merges what
+evaluations already wrote (their predictions.json, every detection kept down to a score of
+about 0): per image, the files' detections are views merged by the flip merge (`merge_views`,
+weighted box fusion: a finding's score is the sum of its members' scores over the number of
+views), then the nested rule and the rank decay, as `evaluate` does with views it ran itself.
+The kept scores carry the evaluations' own rank decay, so it is undone first (``--undecay``:
+the k-th best of an image was multiplied by G**k, an order-keeping factor). The fused
+finding keeps the leader's mask (the files' RLE masks are not averaged), so Dice is the
+leader's. Typical use: a two-channel model evaluated with and without the other breast
+(docs/results.md, "The other breast as a second channel"):
+
+    python benchmarks/merge_kept_views.py A/predictions.json B/predictions.json \
+        --undecay 0.7 --rank-decay 0.7 --out merged.json
+    mammorcnn evaluate --results merged.json --data TEST.json --out DIR
+
+An experiment, not a feature: it reads mammorcnn's predictions.json format only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torchvision.ops import box_iou
+
+from mammorcnn.engine.inference.flip_merge import merge_views
+from mammorcnn.engine.inference.rank_decay import decay_by_rank
+from mammorcnn.model.nested import not_nested
+
+
+def undecayed(scores: torch.Tensor, labels: torch.Tensor, decay: float) -> torch.Tensor:
+    """``scores`` before ``decay_by_rank(scores, labels, decay)`` (the order is the same)."""
+    if decay == 1 or scores.numel() == 0:
+        return scores
+    order = torch.argsort(scores, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    for label in labels.unique():
+        of_label = order[labels[order] == label]  # best first
+        rank[of_label] = torch.arange(of_label.numel())
+    return scores / decay ** rank.to(scores.dtype)
+
+
+def view_of(detections: list[dict], decay: float) -> dict[str, torch.Tensor]:
+    """One image's kept detections as a model output (xyxy boxes), their decay undone."""
+    boxes = torch.tensor([d["bbox"] for d in detections], dtype=torch.float64).reshape(-1, 4)
+    boxes[:, 2:] += boxes[:, :2]
+    labels = torch.tensor([d["category_id"] for d in detections], dtype=torch.int64)
+    scores = torch.tensor([d["score"] for d in detections], dtype=torch.float64)
+    return {"boxes": boxes, "scores": undecayed(scores, labels, decay), "labels": labels}
+
+
+def merge_files(data: list[dict], undecay: float, decay: float, nested: float) -> list[dict]:
+    """The merged results of files that hold the same images (matched by file path)."""
+    by_file = []
+    for d in data:
+        ids = {im["id"]: im["file"] for im in d["images"]}
+        per: dict[str, list[dict]] = {f: [] for f in ids.values()}
+        for r in d["results"]:
+            per[ids[r["image_id"]]].append(r)
+        by_file.append(per)
+    first_ids = {im["file"]: im["id"] for im in data[0]["images"]}
+    if any(set(per) != set(first_ids) for per in by_file):
+        raise SystemExit("merge_kept_views: the files do not hold the same images")
+    results = []
+    for file, image_id in first_ids.items():
+        members = [per[file] for per in by_file]
+        flat = [d for m in members for d in m]
+        views = [view_of(m, undecay) for m in members]
+        merged = merge_views(views)
+        keep = not_nested(merged["boxes"], merged["scores"], merged["labels"], nested)
+        boxes, labels = merged["boxes"][keep], merged["labels"][keep]
+        scores = decay_by_rank(merged["scores"][keep], labels, decay)
+        # each finding's mask: that of the kept detection its fused box overlaps most
+        overlap = box_iou(boxes, torch.cat([v["boxes"] for v in views]))
+        for k, (box, score, label) in enumerate(
+            zip(boxes.tolist(), scores.tolist(), labels.tolist())
+        ):
+            x0, y0, x1, y1 = box
+            entry = {"image_id": image_id, "category_id": int(label), "score": round(score, 5)}
+            entry["bbox"] = [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]
+            leader = flat[int(overlap[k].argmax())]
+            if "segmentation" in leader:
+                entry["segmentation"] = leader["segmentation"]
+            results.append(entry)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("predictions", nargs="+", type=Path, help="predictions.json files")
+    parser.add_argument("--out", type=Path, required=True, help="merged predictions.json")
+    parser.add_argument("--undecay", type=float, default=1.0, help="the files' rank decay")
+    parser.add_argument("--rank-decay", type=float, default=1.0, help="applied after merging")
+    parser.add_argument("--nested", type=float, default=0.5, help="nested rule threshold")
+    args = parser.parse_args()
+    data = [json.loads(p.read_text()) for p in args.predictions]
+    out = dict(data[0])
+    out["results"] = merge_files(data, args.undecay, args.rank_decay, args.nested)
+    out["settings"] = {**data[0]["settings"], "rank_decay": args.rank_decay}
+    out["merged_from"] = [str(p) for p in args.predictions]
+    args.out.write_text(json.dumps(out))
+    print(f"{len(out['results'])} detections on {len(data[0]['images'])} images -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
