@@ -22,8 +22,7 @@ import torch
 
 from mammorcnn.cli.main import main as cli_main
 from mammorcnn.engine.inference import predictor
-from mammorcnn.engine.inference.flip_merge import merge_views, mirror_vertically
-from mammorcnn.model.nested import not_nested
+from mammorcnn.engine.inference.flip_merge import mirror_vertically
 
 
 def gamma_views_forward(gammas: list[float]):
@@ -37,14 +36,7 @@ def gamma_views_forward(gammas: list[float]):
             mirrored = model([i.flip(-2) for i in curved])
             for k, (image, output, mirror) in enumerate(zip(curved, outputs, mirrored)):
                 views[k] += [output, mirror_vertically(mirror, image.shape[-2])]
-        box_head = self.loaded.model_config.box_head
-        merged = [merge_views(v, box_head.detections_per_img) for v in views]
-        if box_head.nested_thresh is None:
-            return merged
-        keeps = [
-            not_nested(m["boxes"], m["scores"], m["labels"], box_head.nested_thresh) for m in merged
-        ]
-        return [{key: value[keep] for key, value in m.items()} for m, keep in zip(merged, keeps)]
+        return predictor.merge_image_views(views, self.loaded.model_config.box_head)
 
     return forward
 

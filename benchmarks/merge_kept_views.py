@@ -5,14 +5,14 @@ evaluations already wrote (their predictions.json, every detection kept down to 
 about 0): per image, the files' detections are views merged by the flip merge (`merge_views`,
 weighted box fusion: a finding's score is the sum of its members' scores over the number of
 views), then the nested rule and the rank decay, as `evaluate` does with views it ran itself.
-The kept scores carry the evaluations' own rank decay, so it is undone first (``--undecay``:
-the k-th best of an image was multiplied by G**k, an order-keeping factor). The fused
-finding keeps the leader's mask (the files' RLE masks are not averaged), so Dice is the
-leader's. Typical use: a two-channel model evaluated with and without the other breast
+The kept scores carry each evaluation's own rank decay (its ``settings.rank_decay``), so it
+is undone first (the k-th best of an image was multiplied by G**k, an order-keeping
+factor). The fused finding keeps the mask of the kept detection its box overlaps most (the
+files' RLE masks are not averaged). Typical use: a two-channel model evaluated with and without the other breast
 (docs/results.md, "The other breast as a second channel"):
 
     python benchmarks/merge_kept_views.py A/predictions.json B/predictions.json \
-        --undecay 0.7 --rank-decay 0.7 --out merged.json
+        --rank-decay 0.7 --out merged.json
     mammorcnn evaluate --results merged.json --data TEST.json --out DIR
 
 An experiment, not a feature: it reads mammorcnn's predictions.json format only.
@@ -34,15 +34,10 @@ from mammorcnn.model.nested import not_nested
 
 
 def undecayed(scores: torch.Tensor, labels: torch.Tensor, decay: float) -> torch.Tensor:
-    """``scores`` before ``decay_by_rank(scores, labels, decay)`` (the order is the same)."""
-    if decay == 1 or scores.numel() == 0:
-        return scores
-    order = torch.argsort(scores, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    for label in labels.unique():
-        of_label = order[labels[order] == label]  # best first
-        rank[of_label] = torch.arange(of_label.numel())
-    return scores / decay ** rank.to(scores.dtype)
+    """``scores`` before ``decay_by_rank(scores, labels, decay)``: decay keeps the order, so
+    decaying them again multiplies each by the same factor ``decay ** rank`` it took."""
+    factors = decay_by_rank(scores, labels, decay) / scores.clamp(min=1e-30)
+    return torch.where(scores > 0, scores / factors.clamp(min=1e-30), scores)
 
 
 def view_of(detections: list[dict], decay: float) -> dict[str, torch.Tensor]:
@@ -54,7 +49,7 @@ def view_of(detections: list[dict], decay: float) -> dict[str, torch.Tensor]:
     return {"boxes": boxes, "scores": undecayed(scores, labels, decay), "labels": labels}
 
 
-def merge_files(data: list[dict], undecay: float, decay: float, nested: float) -> list[dict]:
+def merge_files(data: list[dict], decay: float, nested: float) -> list[dict]:
     """The merged results of files that hold the same images (matched by file path)."""
     by_file = []
     for d in data:
@@ -70,7 +65,7 @@ def merge_files(data: list[dict], undecay: float, decay: float, nested: float) -
     for file, image_id in first_ids.items():
         members = [per[file] for per in by_file]
         flat = [d for m in members for d in m]
-        views = [view_of(m, undecay) for m in members]
+        views = [view_of(m, d["settings"].get("rank_decay", 1.0)) for m, d in zip(members, data)]
         merged = merge_views(views)
         keep = not_nested(merged["boxes"], merged["scores"], merged["labels"], nested)
         boxes, labels = merged["boxes"][keep], merged["labels"][keep]
@@ -94,13 +89,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("predictions", nargs="+", type=Path, help="predictions.json files")
     parser.add_argument("--out", type=Path, required=True, help="merged predictions.json")
-    parser.add_argument("--undecay", type=float, default=1.0, help="the files' rank decay")
     parser.add_argument("--rank-decay", type=float, default=1.0, help="applied after merging")
     parser.add_argument("--nested", type=float, default=0.5, help="nested rule threshold")
     args = parser.parse_args()
     data = [json.loads(p.read_text()) for p in args.predictions]
     out = dict(data[0])
-    out["results"] = merge_files(data, args.undecay, args.rank_decay, args.nested)
+    out["results"] = merge_files(data, args.rank_decay, args.nested)
     out["settings"] = {**data[0]["settings"], "rank_decay": args.rank_decay}
     out["merged_from"] = [str(p) for p in args.predictions]
     args.out.write_text(json.dumps(out))
