@@ -4,9 +4,11 @@ The up-down flip at test time gained +0.08 at 1 FP/image on mini-MIAS (docs/resu
 averaging two views of one image. Training also varies the film's intensity curve (gamma in
 the recipe's augment range), so views of the image with its pixels raised to a power G are
 views the model has learnt to read. This script runs the model on the image as it is and on
-``image ** G`` for each G given, each view with its up-down mirror, and merges all the views
-with the flip merge (weighted box fusion, `merge_views`) and the nested rule, then scores them
-exactly as `mammorcnn evaluate` does (rank decay included, applied after the merge). Results:
+``image ** G`` for each G given, each view with its up-down mirror when the checkpoint asks
+for flips (the recipe does), as more members of the predictor's ensemble: the predictor's
+own loop runs them and merges all the views with the flip merge (weighted box fusion,
+`merge_views`) and the nested rule, and the result is scored exactly as `mammorcnn evaluate`
+does (rank decay included, applied after the merge). Results:
 docs/results.md, "Gamma views at test time".
 
     python benchmarks/gamma_views_eval.py 0.8,1.25 -- evaluate --weights RUN --data TEST.json --out DIR
@@ -17,26 +19,37 @@ It replaces Predictor._forward for this process only; it is an experiment, not a
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 
 import torch
 
 from mammorcnn.cli.main import main as cli_main
 from mammorcnn.engine.inference import predictor
-from mammorcnn.engine.inference.flip_merge import mirror_vertically
+
+
+class GammaCurved(torch.nn.Module):
+    """The model run on its images raised to the power ``gamma`` (pixels in [0, 1])."""
+
+    def __init__(self, model: torch.nn.Module, gamma: float) -> None:
+        super().__init__()
+        self.model, self.gamma = model, gamma
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict]:
+        return self.model([image.clamp(0, 1) ** self.gamma for image in images])
 
 
 def gamma_views_forward(gammas: list[float]):
-    """A Predictor._forward that merges the flip views of the image and of each image ** G."""
+    """A Predictor._forward that adds, for each G, the model on image ** G as one more member
+    of the predictor's ensemble, so the predictor's own loop runs its flips and merges it."""
+    whole_forward = predictor.Predictor._forward
 
     def forward(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict]:
-        views: list[list[dict]] = [[] for _ in images]
-        for gamma in [1.0, *gammas]:
-            curved = images if gamma == 1.0 else [i.clamp(0, 1) ** gamma for i in images]
-            outputs = model(curved)
-            mirrored = model([i.flip(-2) for i in curved])
-            for k, (image, output, mirror) in enumerate(zip(curved, outputs, mirrored)):
-                views[k] += [output, mirror_vertically(mirror, image.shape[-2])]
-        return predictor.merge_image_views(views, self.loaded.model_config.box_head)
+        members = self.ensemble
+        self.ensemble = [*members, *(SimpleNamespace(model=GammaCurved(model, g)) for g in gammas)]
+        try:
+            return whole_forward(self, model, images)
+        finally:
+            self.ensemble = members
 
     return forward
 

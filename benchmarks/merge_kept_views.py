@@ -8,8 +8,8 @@ views), then the nested rule and the rank decay, as `evaluate` does with views i
 The kept scores carry each evaluation's own rank decay (its ``settings.rank_decay``), so it
 is undone first (the k-th best of an image was multiplied by G**k, an order-keeping
 factor). The fused finding keeps the mask of the kept detection its box overlaps most (the
-files' RLE masks are not averaged). Typical use: a two-channel model evaluated with and without the other breast
-(docs/results.md, "The other breast as a second channel"):
+files' RLE masks are not averaged). Typical use: a two-channel model evaluated with and
+without the other breast (docs/results.md, "The other breast as a second channel"):
 
     python benchmarks/merge_kept_views.py A/predictions.json B/predictions.json \
         --rank-decay 0.7 --out merged.json

@@ -36,7 +36,7 @@ from mammorcnn.engine.inference.loading import LoadedModel
 from mammorcnn.engine.inference.rank_decay import check_decay, decay_by_rank
 from mammorcnn.engine.outputs import Detections
 from mammorcnn.errors import ConfigError, InputError
-from mammorcnn.model.config import MAX_TEST_SCALE, MIN_TEST_SCALE, BoxHeadConfig
+from mammorcnn.model.config import MAX_TEST_SCALE, MIN_TEST_SCALE
 from mammorcnn.model.nested import not_nested
 
 T = TypeVar("T")
@@ -138,19 +138,6 @@ def score_floor(model: torch.nn.Module, threshold: float) -> Iterator[None]:
         yield
     finally:
         heads.score_thresh = original
-
-
-def merge_image_views(views: list[list[dict]], box_head: BoxHeadConfig) -> list[dict]:
-    """Each image's views (its outputs under flips, scales or ensemble members) merged into
-    one output, then the nested rule (``box_head.nested_thresh``) applied to the merge."""
-    merged = [merge_views(image_views, box_head.detections_per_img) for image_views in views]
-    if box_head.nested_thresh is None:
-        return merged
-    # each view's own detections were un-nested by the model; the merge can nest them again
-    keeps = [
-        not_nested(m["boxes"], m["scores"], m["labels"], box_head.nested_thresh) for m in merged
-    ]
-    return [{key: value[keep] for key, value in m.items()} for m, keep in zip(merged, keeps)]
 
 
 def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
@@ -287,7 +274,15 @@ class Predictor:
                             if scale == 1.0
                             else unscale_view(output, view_size, tuple(image.shape[-2:]))
                         )
-        return merge_image_views(views, self.loaded.model_config.box_head)
+        box_head = self.loaded.model_config.box_head
+        merged = [merge_views(image_views, box_head.detections_per_img) for image_views in views]
+        if box_head.nested_thresh is None:
+            return merged
+        # each view's own detections were un-nested by the model; the merge can nest them again
+        keeps = [
+            not_nested(m["boxes"], m["scores"], m["labels"], box_head.nested_thresh) for m in merged
+        ]
+        return [{key: value[keep] for key, value in m.items()} for m, keep in zip(merged, keeps)]
 
     def predict(self, items: Sequence[PreparedImage]) -> list[Detections]:
         """Detections in each item's original pixels."""
