@@ -59,6 +59,44 @@ class PhantomPretrainConfig:
 
 
 @dataclass
+class RestorePretrainConfig:
+    """Self-supervised pretraining: the backbone restores corrupted views of unlabelled images.
+
+    Models Genesis (Zhou et al., 2019) pretrains a medical-image encoder from scratch without
+    labels by restoring images from a random intensity curve, local pixel shuffling and in-
+    or out-painting. The run first trains the backbone with a small decoder on these views in
+    RUN/pretrain, then trains the detector from that backbone (docs/training.md,
+    "Restoration pretraining"). Any mammograms can teach it: a PACS's unlabelled studies too.
+    """
+
+    # Passes over the images; 0 = no restoration pretraining. The batch, crops (lesion
+    # repeats, copy-paste and drawn masses off), optimiser and schedule are the main training's.
+    epochs: int = 0
+    # COCO JSON of the images to restore (their annotations are not read); null = the
+    # training annotations' images, so a cross-validation fold never sees its test women.
+    images: str | None = None
+    # Probability of mapping the grey levels through a random monotonic curve.
+    intensity_prob: float = 0.9
+    # Probability of shuffling the pixels of 200 small windows (texture to restore).
+    shuffle_prob: float = 0.5
+    # Probability of painting noise over part of the view (in-painting) or around it
+    # (out-painting).
+    paint_prob: float = 0.9
+    # Of the paintings, the share that in-paints; the rest out-paints.
+    inpaint_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        """Reject impossible values early, naming the field."""
+        name = "train.restore_pretrain"
+        if self.epochs < 0:
+            raise ConfigError(f"{name}.epochs must be >= 0 (0: off), got {self.epochs}")
+        for field_name in ("intensity_prob", "shuffle_prob", "paint_prob", "inpaint_share"):
+            value = getattr(self, field_name)
+            if not 0 <= value <= 1:
+                raise ConfigError(f"{name}.{field_name} must be in [0, 1], got {value}")
+
+
+@dataclass
 class TrainConfig:
     """Optimiser, schedule, checkpointing and run-time settings of `mammorcnn train`."""
 
@@ -177,6 +215,8 @@ class TrainConfig:
     progress: bool = True
     # Pretraining on generated phantoms before the real data (off unless images > 0).
     phantom_pretrain: PhantomPretrainConfig = field(default_factory=PhantomPretrainConfig)
+    # Self-supervised restoration pretraining of the backbone (off unless epochs > 0).
+    restore_pretrain: RestorePretrainConfig = field(default_factory=RestorePretrainConfig)
 
     def __post_init__(self) -> None:
         """Reject impossible values early, naming the field."""

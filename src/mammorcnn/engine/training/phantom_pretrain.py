@@ -23,14 +23,33 @@ PHANTOM_SETTINGS = "settings.json"  # written last: the phantoms are complete
 DONE_MARK = "pretrained.json"  # written last: the weights (relative to the folder) to start from
 
 
+def wants_pretraining(config: Config) -> bool:
+    """Whether the run first pretrains in RUN/pretrain (on phantoms or by restoration)."""
+    return config.train.phantom_pretrain.images > 0 or config.train.restore_pretrain.epochs > 0
+
+
 def check_pretraining(config: Config) -> None:
-    """One-line ConfigError when phantom pretraining is combined with other initial weights."""
+    """One-line ConfigError when a pretraining is combined with other initial weights or
+    with the other pretraining (the model starts from one of them)."""
     model = config.model
-    if config.train.phantom_pretrain.images > 0 and model.uses_pretrained:
+    phantoms = config.train.phantom_pretrain.images > 0
+    restoration = config.train.restore_pretrain.epochs > 0
+    if phantoms and restoration:
+        raise ConfigError(
+            "train.phantom_pretrain.images > 0 and train.restore_pretrain.epochs > 0 are both "
+            "set: the model can start from one pretraining; set the other to 0"
+        )
+    if (phantoms or restoration) and model.uses_pretrained:
+        stage = "train.phantom_pretrain.images" if phantoms else "train.restore_pretrain.epochs"
         other = "model.init_checkpoint" if model.init_checkpoint else "model.backbone.weights"
         raise ConfigError(
-            f"train.phantom_pretrain.images > 0 and {other} are both set: the model can "
-            "start from one of them; set the other to null"
+            f"{stage} > 0 and {other} are both set: the model can start from one of them; "
+            "set the other to null"
+        )
+    if restoration and not (config.train.restore_pretrain.images or config.train.train_annotations):
+        raise ConfigError(
+            "train.restore_pretrain.epochs > 0 needs images to restore: set "
+            "train.restore_pretrain.images or train.train_annotations (a COCO JSON)"
         )
 
 
