@@ -190,8 +190,10 @@ def run_training(
 
 
 def pretrain_once(config: Config, folder: Path) -> Path:
-    """The phantom pretraining of `config` in `folder` (continued or reused if it is there):
-    the weights. For several trainings that share one pretraining (cross-validation's folds)."""
+    """The pretraining of `config` in `folder` (continued or reused if it is there): the
+    weights. For several trainings that share one pretraining (cross-validation's folds share
+    a phantom pretraining; a restoration pretraining reads the run's own images, so each
+    fold makes its own)."""
     folder = Path(folder)
     check_pretraining(config)
     with _group_and_lock(config.train.device, folder, "pretrain") as info:
