@@ -55,8 +55,9 @@ def intensity_curve(image: Tensor, generator: torch.Generator | None = None) -> 
     control = torch.cat([torch.zeros(1, 2, dtype=torch.float64), inner,
                          torch.ones(1, 2, dtype=torch.float64)])  # fmt: skip
     xs, ys = bezier_curve(control)
-    # x(t) rises with t (its control x's lie in [0, 1] from 0 to 1), so it can be interpolated;
-    # sorting guards the rare loops a cubic with inner points out of order makes.
+    # x(t) never falls when the inner x's lie in [0, 1] (its derivative is linear in them and
+    # >= 0 at the four corners of [0, 1]^2), so y is a function of x; the sort only guards
+    # against rounding.
     xs, order = torch.sort(xs)
     ys = ys[order]
     if _rand(generator) < 0.5:
