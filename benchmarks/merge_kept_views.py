@@ -30,6 +30,7 @@ from torchvision.ops import box_iou
 
 from mammorcnn.engine.inference.flip_merge import merge_views
 from mammorcnn.engine.inference.rank_decay import decay_by_rank
+from mammorcnn.engine.outputs.results import coco_results
 from mammorcnn.model.nested import not_nested
 
 
@@ -70,18 +71,14 @@ def merge_files(data: list[dict], decay: float, nested: float) -> list[dict]:
         keep = not_nested(merged["boxes"], merged["scores"], merged["labels"], nested)
         boxes, labels = merged["boxes"][keep], merged["labels"][keep]
         scores = decay_by_rank(merged["scores"][keep], labels, decay)
+        entries = coco_results(image_id, {"boxes": boxes, "scores": scores, "labels": labels})
         # each finding's mask: that of the kept detection its fused box overlaps most
         overlap = box_iou(boxes, torch.cat([v["boxes"] for v in views]))
-        for k, (box, score, label) in enumerate(
-            zip(boxes.tolist(), scores.tolist(), labels.tolist())
-        ):
-            x0, y0, x1, y1 = box
-            entry = {"image_id": image_id, "category_id": int(label), "score": round(score, 5)}
-            entry["bbox"] = [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]
+        for k, entry in enumerate(entries):
             leader = flat[int(overlap[k].argmax())]
             if "segmentation" in leader:
                 entry["segmentation"] = leader["segmentation"]
-            results.append(entry)
+        results += entries
     return results
 
 

@@ -12,7 +12,6 @@ coarse density but no texture mean the stage learnt little beyond the layout.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from PIL import Image
 
 from mammorcnn.engine.checkpoint import load_weights
+from mammorcnn.engine.training.phantom_pretrain import finished_weights
 from mammorcnn.engine.training.restore_pretrain import restoration_parts
 from mammorcnn.engine.training.run import load_run_config
 
@@ -27,7 +27,9 @@ from mammorcnn.engine.training.run import load_run_config
 def draw(stage: Path, count: int, seed: int) -> np.ndarray:
     """Rows of (view | restoration | original) in [0, 1] for `count` crops of the stage."""
     config = load_run_config(stage)  # the stage's own config: its images and corruptions
-    weights = stage / json.loads((stage / "pretrained.json").read_text())["weights"]
+    weights = finished_weights(stage)
+    if weights is None:
+        raise SystemExit(f"{stage}: no finished stage (pretrained.json is missing)")
     net, views = restoration_parts(config)
     net.load_state_dict(load_weights(weights)[0])
     net.eval()

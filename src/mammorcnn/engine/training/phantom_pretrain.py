@@ -53,24 +53,31 @@ def check_pretraining(config: Config) -> None:
         )
 
 
-def pretraining_config(config: Config, annotations: Path) -> Config:
-    """The config of the pretraining stage: the run's model, data and optimiser, on phantoms.
+def stage_config(config: Config, annotations: str | Path, epochs: int) -> Config:
+    """The config of a pretraining stage (phantoms or restoration): the run's model, data and
+    optimiser on `annotations` for `epochs`.
 
-    One class (phantom masses), no validation, no copy-paste or drawn masses (every phantom
-    has its own) and no lesion repeats (most phantoms have masses); the last checkpoint is
-    kept.
+    No validation, no copy-paste or drawn masses, no lesion repeats, the last checkpoint
+    kept, and no pretraining of its own.
     """
     pre = copy.deepcopy(config)
-    stage = config.train.phantom_pretrain
-    pre.model.num_classes = 1
     pre.data.augment.paste_prob = 0.0
     pre.data.augment.synthetic_mass_prob = 0.0
     pre.train.train_annotations = str(annotations)
     pre.train.val_annotations = None
-    pre.train.epochs = stage.epochs
+    pre.train.epochs = epochs
     pre.train.lesion_repeat = 1
     pre.train.select = "last"
     pre.train.phantom_pretrain.images = 0
+    pre.train.restore_pretrain.epochs = 0
+    return pre
+
+
+def pretraining_config(config: Config, annotations: Path) -> Config:
+    """The config of the phantom stage: `stage_config` with one class (phantom masses; every
+    phantom has its own, so copy-paste, drawn masses and lesion repeats are off)."""
+    pre = stage_config(config, annotations, config.train.phantom_pretrain.epochs)
+    pre.model.num_classes = 1
     return pre
 
 

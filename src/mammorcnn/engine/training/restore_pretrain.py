@@ -8,32 +8,18 @@ pretraining's folder layout and resume rules (`phantom_pretrain.py`); `run.py` r
 
 from __future__ import annotations
 
-import copy
-
 from torch import nn
 from torch.utils.data import Dataset
 
 from mammorcnn.config import Config
+from mammorcnn.engine.training.phantom_pretrain import stage_config
 
 
 def restoration_config(config: Config) -> Config:
-    """The config of the restoration stage: the run's model, data and optimiser, on the
-    stage's images (the training set's by default).
-
-    No validation (there is nothing to detect), no lesion repeats, copy-paste or drawn masses
-    (nothing is labelled), the last checkpoint kept.
-    """
-    pre = copy.deepcopy(config)
+    """The config of the restoration stage: `stage_config` on the stage's images (the
+    training set's by default); nothing is labelled, so nothing is validated or pasted."""
     stage = config.train.restore_pretrain
-    pre.train.train_annotations = stage.images or config.train.train_annotations
-    pre.train.val_annotations = None
-    pre.train.epochs = stage.epochs
-    pre.train.lesion_repeat = 1
-    pre.train.select = "last"
-    pre.train.restore_pretrain.epochs = 0
-    pre.data.augment.paste_prob = 0.0
-    pre.data.augment.synthetic_mass_prob = 0.0
-    return pre
+    return stage_config(config, stage.images or config.train.train_annotations, stage.epochs)
 
 
 def restoration_parts(pre: Config) -> tuple[nn.Module, Dataset]:
