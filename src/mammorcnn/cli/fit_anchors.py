@@ -12,15 +12,11 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mammorcnn.cli.common import warnings_as_log
 from mammorcnn.errors import InputError
 
 log = logging.getLogger("mammorcnn.fit_anchors")
-
-if TYPE_CHECKING:  # torch-free --help: these are imported when the command runs
-    pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
