@@ -58,6 +58,8 @@ def test_every_field_has_a_comment() -> None:
         lambda c: setattr(c.rpn, "bg_iou_thresh", 0.8),
         lambda c: setattr(c, "size_divisible", 16),
         lambda c: setattr(c.anchors, "sizes", ()),
+        lambda c: setattr(c.backbone, "fpn_norm", "bn"),
+        lambda c: setattr(c.mask_head, "norm", "layernorm"),
     ],
 )
 def test_impossible_values_raise_config_error(change) -> None:

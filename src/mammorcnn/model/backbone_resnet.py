@@ -9,26 +9,20 @@ of P5, as in the FPN paper, used by the RPN only). Parameter names stay torchvis
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import partial
 
 from torch import Tensor, nn
 from torchvision.models import resnet
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from mammorcnn.model.config import LEVEL_NAMES
+from mammorcnn.model.norms import NORM_LAYERS
 
 _RESNETS = {
     "resnet18": resnet.resnet18,
     "resnet34": resnet.resnet34,
     "resnet50": resnet.resnet50,
     "resnet101": resnet.resnet101,
-}
-_NORMS = {
-    "frozen_bn": FrozenBatchNorm2d,
-    "bn": nn.BatchNorm2d,
-    "gn": partial(nn.GroupNorm, 32),
 }
 
 
@@ -50,11 +44,16 @@ def freeze_stages(model: nn.Module, trainable_layers: int) -> None:
 
 
 def build_resnet_fpn(
-    name: str, norm: str, trainable_layers: int, out_channels: int = 256, in_channels: int = 1
+    name: str,
+    norm: str,
+    trainable_layers: int,
+    out_channels: int = 256,
+    in_channels: int = 1,
+    fpn_norm: str | None = None,
 ) -> PyramidBackbone:
     """A torchvision ResNet whose conv1 takes ``in_channels`` (the film, and the other breast
-    when 2), wrapped in an FPN (P2..P6)."""
-    body = _RESNETS[name](weights=None, norm_layer=_NORMS[norm])
+    when 2), wrapped in an FPN (P2..P6) whose convs are followed by ``fpn_norm`` if given."""
+    body = _RESNETS[name](weights=None, norm_layer=NORM_LAYERS[norm])
     body.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     nn.init.kaiming_normal_(body.conv1.weight, mode="fan_out", nonlinearity="relu")
     freeze_stages(body, trainable_layers)
@@ -65,4 +64,5 @@ def build_resnet_fpn(
         in_channels_list=[stage2, stage2 * 2, stage2 * 4, stage2 * 8],
         out_channels=out_channels,
         extra_blocks=LastLevelMaxPool(),
+        norm_layer=NORM_LAYERS[fpn_norm] if fpn_norm else None,
     )

@@ -32,7 +32,7 @@ def build_backbone(config: ModelConfig) -> nn.Module:
     b = config.backbone
     norm, trainable = config.backbone_training()
     if b.name in RESNET_NAMES:
-        return build_resnet_fpn(b.name, norm, trainable, b.fpn_channels, b.in_channels)
+        return build_resnet_fpn(b.name, norm, trainable, b.fpn_channels, b.in_channels, b.fpn_norm)
     from mammorcnn.model.backbone_transformer import build_transformer_fpn
 
     return build_transformer_fpn(b)
@@ -73,7 +73,7 @@ def build_roi_heads(config: ModelConfig) -> SpecRoIHeads:
         nested_thresh=bh.nested_thresh,
         hard_negative_fraction=bh.hard_negative_fraction,
         mask_roi_pool=pool(mh.roi_output_size),
-        mask_head=build_mask_head(ch, mh.conv_channels, mh.conv_layers),
+        mask_head=build_mask_head(ch, mh.conv_channels, mh.conv_layers, mh.norm),
         mask_predictor=MaskPredictor(mask_in, config.num_classes),
         box_smooth_l1_beta=bh.smooth_l1_beta,
         mask_target_threshold=mh.target_threshold,

@@ -30,6 +30,9 @@ BACKBONE_NAMES = RESNET_NAMES + TRANSFORMER_NAMES
 #: The ResNet's normalisation layers (None: the pretrained-default rule picks one).
 Norm = Literal["frozen_bn", "bn", "gn"]
 NORMS: tuple[str, ...] = get_args(Norm)
+#: The normalisation the FPN and the mask head may add: GroupNorm of 32 groups (None: none).
+HeadNorm = Literal["gn"]
+GROUPS = 32
 
 
 #: Names of the pyramid levels every backbone returns, and their strides in input pixels
@@ -65,6 +68,11 @@ class BackboneConfig:
     # Channels of every pyramid level P2..P6.
     # docs/architecture.md §2.1: lateral 1x1 convs reduce to 256.
     fpn_channels: int = 256
+    # Normalisation after each of the FPN's 1x1 lateral and 3x3 output convs (ResNets only):
+    # None, as the FPN paper and torchvision (convs with a bias, no norm); "gn", GroupNorm of
+    # 32 groups, as He, Girshick and Dollar (2019) used in the FPN and heads to train Mask R-CNN
+    # from scratch. "gn" needs fpn_channels divisible by 32.
+    fpn_norm: HeadNorm | None = None
     # timm model for vit/deit/swin; None picks a ResNet-50-sized default for the name
     # (vit_small_patch16_224, deit_small_patch16_224, swin_tiny_patch4_window7_224).
     timm_model: str | None = None
@@ -87,6 +95,12 @@ class BackboneConfig:
         if self.trainable_layers is not None and not 0 <= self.trainable_layers <= 5:
             raise ConfigError("model.backbone.trainable_layers: must be within 0..5")
         _require("model.backbone.fpn_channels", self.fpn_channels >= 1)
+        _check_head_norm("model.backbone.fpn_norm", self.fpn_norm, self.fpn_channels)
+        if self.fpn_norm is not None and self.name not in RESNET_NAMES:
+            raise ConfigError(
+                "model.backbone.fpn_norm: only for ResNet backbones (the transformers' "
+                "pyramid has its own LayerNorm)"
+            )
         if self.in_channels not in (1, 2):
             raise ConfigError(
                 "model.backbone.in_channels: 1 (the film) or 2 (the film and the other "
@@ -262,12 +276,17 @@ class MaskHeadConfig:
     conv_layers: int = 4
     # Channels of those convs. paper: 256.
     conv_channels: int = 256
+    # Normalisation after each of those convs (before the ReLU): None, as the Mask R-CNN paper
+    # and torchvision; "gn", GroupNorm of 32 groups (He, Girshick and Dollar 2019, from
+    # scratch). "gn" needs conv_channels divisible by 32.
+    norm: HeadNorm | None = None
     # A mask target pixel (GT mask averaged over its RoI cell) is foreground at or above this.
     target_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         """A mask head cannot have a negative number of convolutions."""
         _require("model.mask_head.conv_layers", self.conv_layers >= 0)
+        _check_head_norm("model.mask_head.norm", self.norm, self.conv_channels)
 
 
 @dataclass
@@ -331,6 +350,14 @@ class ModelConfig:
         _require(
             "model.size_divisible", self.size_divisible >= 32 and self.size_divisible % 32 == 0
         )
+
+
+def _check_head_norm(name: str, norm: str | None, channels: int) -> None:
+    """An FPN or mask-head norm must be known, and GroupNorm must split the channels evenly."""
+    if norm not in (None, *get_args(HeadNorm)):
+        raise ConfigError(f"{name}: unknown {norm!r}; use gn or leave it unset")
+    if norm == "gn" and channels % GROUPS:
+        raise ConfigError(f"{name}: gn needs channels divisible by {GROUPS}, got {channels}")
 
 
 def _require(name: str, ok: bool) -> None:

@@ -15,10 +15,16 @@ from torch import Tensor, nn
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
 from torchvision.ops import roi_align
 
+from mammorcnn.model.norms import NORM_LAYERS
 
-def build_mask_head(in_channels: int, conv_channels: int, conv_layers: int) -> MaskRCNNHeads:
-    """``conv_layers`` x (3x3 conv ``conv_channels`` + ReLU), torchvision's module and names."""
-    return MaskRCNNHeads(in_channels, [conv_channels] * conv_layers, dilation=1)
+
+def build_mask_head(
+    in_channels: int, conv_channels: int, conv_layers: int, norm: str | None = None
+) -> MaskRCNNHeads:
+    """``conv_layers`` x (3x3 conv ``conv_channels`` [+ ``norm``] + ReLU), torchvision's module
+    and names."""
+    norm_layer = NORM_LAYERS[norm] if norm else None
+    return MaskRCNNHeads(in_channels, [conv_channels] * conv_layers, 1, norm_layer)
 
 
 class MaskPredictor(nn.Module):
