@@ -41,16 +41,9 @@ def test_backbone_yields_p2_to_p6_from_one_channel(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["vit", "deit", "swin"])
-def test_transformer_models_train_and_detect(name: str) -> None:
+def test_transformer_models_train_and_detect(name: str, one_mass_sample) -> None:
     model = build_model(tiny_backbone_config(name, fpn_channels=64))
-    image = torch.rand(1, 64, 64)
-    masks = torch.zeros(1, 64, 64, dtype=torch.uint8)
-    masks[0, 10:30, 20:40] = 1
-    target = {
-        "boxes": torch.tensor([[20.0, 10, 40, 30]]),
-        "labels": torch.tensor([1]),
-        "masks": masks,
-    }
+    image, target = one_mass_sample
     losses = model.train()([image], [target])
     sum(losses.values()).backward()
     assert all(torch.isfinite(v) for v in losses.values())

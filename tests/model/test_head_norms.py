@@ -82,17 +82,11 @@ def test_mask_head_norm_normalises_each_conv_before_its_relu() -> None:
     assert torch.equal(result, torch.relu(outputs[-1]))  # ReLU follows the last norm
 
 
-def test_model_with_both_norms_trains_and_round_trips_its_weights() -> None:
+def test_model_with_both_norms_trains_and_round_trips_its_weights(one_mass_sample) -> None:
     cfg = tiny_config()
     cfg.backbone.fpn_norm, cfg.mask_head.norm = "gn", "gn"
     model = build_model(cfg)
-    image, masks = torch.rand(1, 64, 64), torch.zeros(1, 64, 64, dtype=torch.uint8)
-    masks[0, 10:30, 20:40] = 1
-    target = {
-        "boxes": torch.tensor([[20.0, 10, 40, 30]]),
-        "labels": torch.tensor([1]),
-        "masks": masks,
-    }
+    image, target = one_mass_sample
     losses = model.train()([image], [target])
     sum(losses.values()).backward()
     assert all(torch.isfinite(v) for v in losses.values())
