@@ -16,7 +16,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from mammorcnn.model.config import LEVEL_NAMES
-from mammorcnn.model.norms import NORM_LAYERS
+from mammorcnn.model.norms import NORM_LAYERS, norm_layer
 
 _RESNETS = {
     "resnet18": resnet.resnet18,
@@ -64,5 +64,5 @@ def build_resnet_fpn(
         in_channels_list=[stage2, stage2 * 2, stage2 * 4, stage2 * 8],
         out_channels=out_channels,
         extra_blocks=LastLevelMaxPool(),
-        norm_layer=NORM_LAYERS[fpn_norm] if fpn_norm else None,
+        norm_layer=norm_layer(fpn_norm),
     )

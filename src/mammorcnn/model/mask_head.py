@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
 from torchvision.ops import roi_align
 
-from mammorcnn.model.norms import NORM_LAYERS
+from mammorcnn.model.norms import norm_layer
 
 
 def build_mask_head(
@@ -23,8 +23,8 @@ def build_mask_head(
 ) -> MaskRCNNHeads:
     """``conv_layers`` x (3x3 conv ``conv_channels`` [+ ``norm``] + ReLU), torchvision's module
     and names."""
-    norm_layer = NORM_LAYERS[norm] if norm else None
-    return MaskRCNNHeads(in_channels, [conv_channels] * conv_layers, 1, norm_layer)
+    layers = [conv_channels] * conv_layers
+    return MaskRCNNHeads(in_channels, layers, dilation=1, norm_layer=norm_layer(norm))
 
 
 class MaskPredictor(nn.Module):

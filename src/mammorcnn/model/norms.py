@@ -19,3 +19,8 @@ NORM_LAYERS: dict[str, Callable[[int], nn.Module]] = {
     "bn": nn.BatchNorm2d,
     "gn": partial(nn.GroupNorm, GROUPS),
 }
+
+
+def norm_layer(name: str | None) -> Callable[[int], nn.Module] | None:
+    """The layer a config's norm names, or None (no norm) when it is unset."""
+    return NORM_LAYERS[name] if name else None
