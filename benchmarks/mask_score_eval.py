@@ -1,0 +1,70 @@
+"""Experiment: `mammorcnn evaluate` with each detection's score weighed by its mask's confidence.
+
+Mask Scoring R-CNN (Huang et al., 2019) showed that a detection's class score says little
+about how well its mask fits, and rescored detections by a learnt mask quality. Without
+training a new head, the mask head's own probabilities give a proxy: a mass is a compact
+blob the head is sure of, while a mark on dense tissue often gets a diffuse, uncertain mask.
+This script multiplies each merged detection's score (after the flip merge and the nested
+rule, before the rank decay) by ``confidence ** alpha``, where confidence is the mean
+probability of the mask's pixels above 0.5 (0 for an empty mask), and scores the result
+exactly as `mammorcnn evaluate` does. Results: docs/results.md, "Mask confidence".
+
+    python benchmarks/mask_score_eval.py ALPHA -- evaluate --weights RUN --data TEST.json --out DIR
+
+It replaces Predictor._forward for this process only; it is an experiment, not a feature.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from mammorcnn.cli.main import main as cli_main
+from mammorcnn.engine.inference import predictor
+
+
+def mask_confidence(masks: torch.Tensor) -> torch.Tensor:
+    """(K,1,H,W) probabilities -> (K,) mean probability of each mask's pixels above 0.5."""
+    flat = masks.flatten(1).float()
+    inside = flat > predictor.MASK_THRESHOLD
+    total = (flat * inside).sum(1)
+    count = inside.sum(1)
+    return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+
+
+def mask_scored_forward(alpha: float):
+    """A Predictor._forward whose detections' scores are weighed by their masks' confidence
+    and re-sorted (the rank decay that follows in Predictor.run reads the new order)."""
+    whole_forward = predictor.Predictor._forward
+
+    def forward(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict]:
+        outputs = whole_forward(self, model, images)
+        rescored = []
+        for out in outputs:
+            if "masks" not in out or len(out["scores"]) == 0:
+                rescored.append(out)
+                continue
+            scores = out["scores"] * mask_confidence(out["masks"]) ** alpha
+            order = torch.argsort(scores, descending=True, stable=True)
+            out = {**out, "scores": scores}
+            rescored.append({key: value[order] for key, value in out.items()})
+        return rescored
+
+    return forward
+
+
+def main() -> int:
+    if len(sys.argv) < 3 or sys.argv[2] != "--":
+        print(__doc__.strip().splitlines()[-3].strip(), file=sys.stderr)
+        return 2
+    alpha = float(sys.argv[1])
+    if alpha < 0:
+        print(f"mask_score_eval: alpha must be >= 0, got {sys.argv[1]}", file=sys.stderr)
+        return 2
+    predictor.Predictor._forward = mask_scored_forward(alpha)
+    return cli_main(sys.argv[3:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
