@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from mammorcnn.data.augment import AugmentConfig
 from mammorcnn.data.preprocess import PreprocessConfig
+from mammorcnn.errors import ConfigError
 
 
 @dataclass
@@ -21,3 +22,15 @@ class DataConfig:
     cache_dir: str | None = None
     # Use the disk cache at all (off: every epoch decodes every image again).
     cache: bool = True
+    # Leave out of training the images without annotations that are marked has_other_findings
+    # with any of these types (e.g. [asymmetry, architectural_distortion]): otherwise their
+    # findings, often mass-like densities, are trained as background. Validation and evaluation
+    # sets keep them (they count for false positives). [] keeps all. docs/data.md.
+    train_skip_findings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        skip = self.train_skip_findings
+        if not isinstance(skip, list) or not all(isinstance(t, str) and t for t in skip):
+            raise ConfigError(
+                f"data.train_skip_findings must be a list of finding types, got {skip!r}"
+            )

@@ -11,6 +11,7 @@ the targets, as in torchvision's detection references.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections import defaultdict
@@ -31,6 +32,8 @@ from mammorcnn.data.paste import LesionPaste, LesionPatch, cut_patch
 from mammorcnn.data.preprocess import PreprocessRecord, preprocess
 from mammorcnn.data.synthetic_mass import SyntheticMass
 from mammorcnn.errors import AnnotationError, ConfigError, ImageReadError, MammoError
+
+logger = logging.getLogger(__name__)
 
 
 class CocoMammoDataset(Dataset):
@@ -55,7 +58,6 @@ class CocoMammoDataset(Dataset):
         self.skipped: list[dict] = []
         self.root = self.path.parent
         coco = load_coco(self.path, root=self.root, skip_bad=skip_bad, skipped=self.skipped)
-        self.images: list[dict] = list(coco["images"])
         self.categories = sorted(coco["categories"], key=lambda c: c["id"])
         self.category_ids = [c["id"] for c in self.categories]
         self._label = {cid: n + 1 for n, cid in enumerate(self.category_ids)}
@@ -63,6 +65,10 @@ class CocoMammoDataset(Dataset):
         for ann in coco["annotations"]:
             if not ann.get("iscrowd", 0):
                 self._anns[ann["image_id"]].append(ann)
+        self.images: list[dict] = list(coco["images"])
+        self.left_out: list[dict] = []  # training images left out by data.train_skip_findings
+        if train and self.config.train_skip_findings:
+            self._skip_other_findings(set(self.config.train_skip_findings))
         use_aug = train and self.config.augment.enabled
         self.augment = Augmentation(self.config.augment) if use_aug else None
         augment = self.config.augment
@@ -77,6 +83,25 @@ class CocoMammoDataset(Dataset):
         self.cache = PreprocessCache(folder) if self.config.cache else None
         self._settings = self.config.preprocess.image_settings()
         self._partners = self._pair_breasts()
+
+    def _skip_other_findings(self, types: set[str]) -> None:
+        """Leave out the images without annotations whose ``has_other_findings`` holds one of
+        ``types``: trained as lesion-free, their findings would be taught as background."""
+        kept = []
+        for info in self.images:
+            others = set(info.get("has_other_findings") or ())
+            if others & types and not self._anns.get(info["id"]):
+                self.left_out.append(info)
+            else:
+                kept.append(info)
+        self.images = kept
+        if self.left_out:
+            logger.info(
+                "%s: %d training image(s) left out by data.train_skip_findings %s",
+                self.path,
+                len(self.left_out),
+                sorted(types),
+            )
 
     def _pair_breasts(self) -> dict[int, int]:
         """image index -> the index of its partner (the other breast), when asked for."""
