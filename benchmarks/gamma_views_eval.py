@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import torch
 
-from mammorcnn.cli.main import main as cli_main
+from _patched_cli import run_patched
 from mammorcnn.engine.inference import predictor
 
 
@@ -54,16 +54,16 @@ def gamma_views_forward(gammas: list[float]):
     return forward
 
 
-def main() -> int:
-    if len(sys.argv) < 3 or sys.argv[2] != "--":
-        print(__doc__.strip().splitlines()[-3].strip(), file=sys.stderr)
-        return 2
-    gammas = [float(g) for g in sys.argv[1].split(",")]
+def forward_for(setting: str):
+    """The patched forward for ``G1,G2,...`` (ValueError unless all are positive numbers)."""
+    gammas = [float(g) for g in setting.split(",")]
     if not gammas or not all(g > 0 for g in gammas):
-        print(f"gamma_views_eval: gammas must be positive, got {sys.argv[1]}", file=sys.stderr)
-        return 2
-    predictor.Predictor._forward = gamma_views_forward(gammas)
-    return cli_main(sys.argv[3:])
+        raise ValueError(f"gammas must be positive, got {setting}")
+    return gamma_views_forward(gammas)
+
+
+def main() -> int:
+    return run_patched(__doc__, "gamma_views_eval", forward_for)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from mammorcnn.cli.main import main as cli_main
+from _patched_cli import run_patched
 from mammorcnn.engine.inference import predictor
 
 
@@ -54,16 +54,16 @@ def mask_scored_forward(alpha: float):
     return forward
 
 
-def main() -> int:
-    if len(sys.argv) < 3 or sys.argv[2] != "--":
-        print(__doc__.strip().splitlines()[-3].strip(), file=sys.stderr)
-        return 2
-    alpha = float(sys.argv[1])
+def forward_for(setting: str):
+    """The patched forward for ``ALPHA`` (ValueError unless a number >= 0)."""
+    alpha = float(setting)
     if alpha < 0:
-        print(f"mask_score_eval: alpha must be >= 0, got {sys.argv[1]}", file=sys.stderr)
-        return 2
-    predictor.Predictor._forward = mask_scored_forward(alpha)
-    return cli_main(sys.argv[3:])
+        raise ValueError(f"alpha must be >= 0, got {setting}")
+    return mask_scored_forward(alpha)
+
+
+def main() -> int:
+    return run_patched(__doc__, "mask_score_eval", forward_for)
 
 
 if __name__ == "__main__":
