@@ -28,9 +28,8 @@ def mask_confidence(masks: torch.Tensor) -> torch.Tensor:
     """(K,1,H,W) probabilities -> (K,) mean probability of each mask's pixels above 0.5."""
     flat = masks.flatten(1).float()
     inside = flat > predictor.MASK_THRESHOLD
-    total = (flat * inside).sum(1)
-    count = inside.sum(1)
-    return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+    # an empty mask sums to 0, so dividing by at least 1 gives it confidence 0
+    return (flat * inside).sum(1) / inside.sum(1).clamp(min=1)
 
 
 def mask_scored_forward(alpha: float):
