@@ -8,12 +8,37 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from mammorcnn.engine.checkpoint import load_weights
 
 
 def _images(phantoms: Path) -> dict:
     return {img["id"]: img for img in json.loads(phantoms.read_text())["images"]}
+
+
+def _assert_same_detections(got: list[dict], want: list[dict]) -> None:
+    """The same detections image by image, up to the last rounded digit: predict batches
+    images differently from evaluate, and on some CPUs (AMD EPYC, seen) another batch picks
+    other convolution kernels, so a score can differ by 1e-5 and a mask edge by a pixel."""
+    assert sorted(r["image_id"] for r in got) == sorted(r["image_id"] for r in want)
+    unused = list(want)
+    for r in got:
+        match = next(
+            (
+                w
+                for w in unused
+                if w["image_id"] == r["image_id"]
+                and w["category_id"] == r["category_id"]
+                and abs(w["score"] - r["score"]) <= 1e-4
+                and np.abs(np.subtract(w["bbox"], r["bbox"])).max() <= 0.05
+            ),
+            None,
+        )
+        assert match is not None, f"no detection of evaluate matches predict's {r}"
+        iou = mask_utils.iou([r["segmentation"]], [match["segmentation"]], [0])[0][0]
+        assert iou >= 0.95, (r, match)
+        unused.remove(match)
 
 
 def test_train_resume_evaluate_predict(cli, phantoms: Path, tiny_yaml: Path, tmp_path: Path):
@@ -74,8 +99,7 @@ def test_train_resume_evaluate_predict(cli, phantoms: Path, tiny_yaml: Path, tmp
     by_file = {i["file"]: i["id"] for i in ev_pred["images"]}
     ids = {i["id"]: by_file[i["file"]] for i in pred["images"]}
     mapped = [{**r, "image_id": ids[r["image_id"]]} for r in pred["results"]]
-    key = lambda r: (r["image_id"], -r["score"], r["bbox"])  # noqa: E731
-    assert sorted(mapped, key=key) == sorted(ev_pred["results"], key=key)
+    _assert_same_detections(mapped, ev_pred["results"])
 
     # evaluating predict's file (images matched by path) reproduces the report
     result = cli("evaluate", "--results", out / "predictions.json", "--data", phantoms)
