@@ -19,7 +19,7 @@ REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "mini-mias-dev"
 
 def test_the_recipe_config_loads_with_its_small_set_options() -> None:
     config = load_config(CONFIGS / "mini-mias.yaml")
-    assert config.data.augment.crop_size == 256 < config.data.preprocess.image_size
+    assert config.data.augment.crop_size == 192 < config.data.preprocess.image_size
     assert config.train.select == "last" and config.train.lesion_repeat > 1
     assert config.model.backbone.norm == "gn" and config.model.backbone.weights is None
     assert config.data.augment.paste_prob == 0.5 and config.data.augment.elastic_prob == 0.5
@@ -56,10 +56,11 @@ def test_a_lesion_crop_of_a_real_mass_image_holds_the_mass(tmp_path: Path) -> No
         (x1, y1, x2, y2) = target["boxes"][0].tolist()
         torch.manual_seed(index)
         image, crop = crops[index]
-        assert image.shape == (1, 256, 256)
+        side = config.data.augment.crop_size
+        assert image.shape == (1, side, side)
         assert len(crop["boxes"]) == 1
-        # the mass is whole in the crop when it fits in 256 px (flips keep its size)
-        if max(x2 - x1, y2 - y1) <= 256:
+        # the mass is whole in the crop when it fits in the crop (flips keep its size)
+        if max(x2 - x1, y2 - y1) <= side:
             cx1, cy1, cx2, cy2 = crop["boxes"][0].tolist()
             assert (cx2 - cx1, cy2 - cy1) == pytest.approx((x2 - x1, y2 - y1), abs=1)
             assert int(crop["masks"][0].sum()) == pytest.approx(
