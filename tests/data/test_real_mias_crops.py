@@ -51,12 +51,12 @@ def test_a_lesion_crop_of_a_real_mass_image_holds_the_mass(tmp_path: Path) -> No
     config.data.augment.elastic_prob = 0.0  # a warp changes the size (test_elastic.py)
     whole = CocoMammoDataset(subset, config.data, train=False)
     crops = CocoMammoDataset(subset, config.data, train=True)
+    side = config.data.augment.crop_size
     for index in range(len(whole)):
         _, target = whole[index]
         (x1, y1, x2, y2) = target["boxes"][0].tolist()
         torch.manual_seed(index)
         image, crop = crops[index]
-        side = config.data.augment.crop_size
         assert image.shape == (1, side, side)
         assert len(crop["boxes"]) == 1
         # the mass is whole in the crop when it fits in the crop (flips keep its size)
