@@ -41,11 +41,10 @@ def read_info(path: Path) -> dict[str, dict]:
 
 def fold_of_images(cv_dir: Path) -> dict[int, int]:
     folds = {}
-    for path in sorted((cv_dir / "folds").glob("fold*_test.json")):
-        number = path.name[len("fold") : -len("_test.json")]
-        if not number.isdigit():  # a subset of folds (folds012_test.json) made for froc_subset
-            continue
-        folds.update({image["id"]: int(number) for image in json.loads(path.read_text())["images"]})
+    # fold[0-9]: not the fold subsets (folds012_test.json) that froc_subset comparisons add
+    for path in sorted((cv_dir / "folds").glob("fold[0-9]*_test.json")):
+        k = int(path.name[len("fold") : -len("_test.json")])
+        folds.update({image["id"]: k for image in json.loads(path.read_text())["images"]})
     return folds
 
 
