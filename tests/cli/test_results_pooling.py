@@ -1,4 +1,4 @@
-"""`evaluate --results A --results B`: predictions files of parts of a set (the folds of a
+"""`evaluate --results A --results B` (or `--results A B`): predictions files of parts of a set (the folds of a
 cross-validation) scored together, as the one file of the whole set is."""
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def test_parts_score_as_the_whole_and_must_cover_it_once(
     two = cli("evaluate", "--results", a, "--results", b, "--data", phantoms)
     assert one.code == 0 and two.code == 0, one.err + two.err
     assert two.out == one.out  # the same table
+    listed = cli("evaluate", "--results", a, b, "--data", phantoms)  # fold{0,1}/... in a shell
+    assert listed.code == 0 and listed.out == one.out, listed.err
     twice = cli("evaluate", "--results", a, "--results", a, "--results", b, "--data", phantoms)
     assert twice.code == 2 and "a.json" in twice.err and "twice" in twice.err
     c = _part(whole, {2, 3}, tmp_path / "c.json")

@@ -31,10 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--results",
         type=Path,
-        action="append",
-        help="score a saved predictions.json (or COCO results list) instead of running a "
-        "model; repeatable: several files scored together, e.g. the folds of a "
-        "cross-validation (each image predicted by exactly one)",
+        nargs="+",
+        action="extend",
+        help="score saved predictions.json files (or COCO results lists) instead of running "
+        "a model; several files (--results A B, or --results A --results B) are scored "
+        "together, e.g. the folds of a cross-validation (each image predicted by exactly one)",
     )
     parser.add_argument(
         "--out",
