@@ -1,5 +1,5 @@
-"""`evaluate --results A --results B` (or `--results A B`): predictions files of parts of a set (the folds of a
-cross-validation) scored together, as the one file of the whole set is."""
+"""`evaluate --results A --results B` (or `--results A B`): predictions files of parts of a
+set (the folds of a cross-validation) scored together, as the one file of the whole set is."""
 
 from __future__ import annotations
 
