@@ -20,6 +20,7 @@ from mammorcnn.model.config import (
     ModelConfig,
     checked_copy,
 )
+from mammorcnn.model.context_roi import ContextRoIAlign
 from mammorcnn.model.mask_head import MaskPredictor, build_mask_head
 from mammorcnn.model.roi_align import PyramidRoIAlign
 from mammorcnn.model.roi_heads import SpecRoIHeads
@@ -58,9 +59,13 @@ def build_roi_heads(config: ModelConfig) -> SpecRoIHeads:
         )
 
     mask_in = mh.conv_channels if mh.conv_layers > 0 else ch
+    box_pool: nn.Module = pool(bh.roi_output_size)
+    box_in = ch
+    if bh.context_scale is not None:  # the box's features, then its surroundings'
+        box_pool, box_in = ContextRoIAlign(box_pool, bh.context_scale), 2 * ch
     return SpecRoIHeads(
-        box_roi_pool=pool(bh.roi_output_size),
-        box_head=BoxHead(ch, bh.roi_output_size, bh.fc_dim),
+        box_roi_pool=box_pool,
+        box_head=BoxHead(box_in, bh.roi_output_size, bh.fc_dim),
         box_predictor=BoxPredictor(bh.fc_dim, config.num_classes),
         fg_iou_thresh=bh.fg_iou_thresh,
         bg_iou_thresh=bh.bg_iou_thresh,

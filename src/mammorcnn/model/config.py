@@ -42,6 +42,9 @@ LEVEL_STRIDES = (4, 8, 16, 32, 64)
 # Test-time scales outside this range would shrink masses below the smallest anchors or cost
 # more than 9x the time of the plain view (model.box_head.test_time_scales).
 MIN_TEST_SCALE, MAX_TEST_SCALE = 0.5, 3.0
+# A context box beyond 4x the box would hold mostly other tissue than the finding's
+# surroundings (model.box_head.context_scale).
+MAX_CONTEXT_SCALE = 4.0
 
 
 @dataclass
@@ -185,6 +188,11 @@ class BoxHeadConfig:
     canonical_level: int = 4
     # Units of the single shared FC layer. docs/architecture.md §5.1: 4096.
     fc_dim: int = 4096
+    # The detection head also reads the RoI features of each box enlarged this many times
+    # about its centre (its surroundings: a mass stands out from them, dense tissue goes on),
+    # concatenated with the box's own: the FC's input doubles. None = the box alone (the
+    # specification). model/context_roi.py; docs/training.md, "Context around the box".
+    context_scale: float | None = None
     # Proposal/GT IoU at or above which a RoI is foreground. paper: 0.5.
     fg_iou_thresh: float = 0.5
     # Proposal/GT IoU below which a RoI is background (in between: ignored). paper: 0.5.
@@ -263,6 +271,10 @@ class BoxHeadConfig:
             and all(MIN_TEST_SCALE <= s <= MAX_TEST_SCALE for s in self.test_time_scales),
         )
         _require("model.box_head.fc_dim", self.fc_dim >= 1)
+        _require(
+            "model.box_head.context_scale",
+            self.context_scale is None or 1 < self.context_scale <= MAX_CONTEXT_SCALE,
+        )
 
 
 @dataclass
