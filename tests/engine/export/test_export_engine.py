@@ -96,3 +96,24 @@ def test_unknown_format_and_unwritable_path_are_named(
     blocker.write_text("x")
     with pytest.raises(InputError, match="cannot write the exported graph"):
         export_graph(model, example_input(size), blocker / "m.pt", "torchscript")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_a_model_with_context_around_the_box_exports(tmp_path: Path) -> None:
+    from mammorcnn.model import build_model, tiny_config
+
+    config = tiny_config()
+    config.box_head.context_scale = 2.0
+    config.box_head.score_thresh = 0.0  # an untrained head: keep its detections to compare
+    torch.manual_seed(0)
+    graph = InferenceGraph(build_model(config))
+    example = example_input(64)
+    export_graph(graph, example, tmp_path / "m.pt", "torchscript")
+    loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    other = example_input(64, seed=3)
+    with torch.no_grad():
+        want = graph(other)
+        assert len(want[2]) > 0
+        for got, expected in zip(loaded(other), want):
+            assert got.shape == expected.shape
+            assert torch.allclose(got.float(), expected.float(), atol=1e-4)
