@@ -2,10 +2,11 @@
 
 Why: a mass is told from dense tissue by how it stands out from what surrounds it, and the
 specification's 7x7 RoI features cover the box alone. On mini-MIAS the recipe's false marks
-have the size, shape and mask fill of the true ones (docs/results.md, "Context around the
-box"), so the detection head may lack the surroundings, not capacity (a 4x wider FC did not
-help). Off by default (``model.box_head.context_scale: null``, the specification); an option
-of the detection head only, the mask head keeps the box's own features.
+have the size, shape and mask fill of the true ones, so the detection head may lack the
+surroundings, not capacity (a 4x wider FC did not help). Measured there at 2x and 1.5x it did
+not help either (docs/results.md, item 23; docs/training.md, "Context around the box"). Off
+by default (``model.box_head.context_scale: null``, the specification); an option of the
+detection head only, the mask head keeps the box's own features.
 """
 
 from __future__ import annotations
