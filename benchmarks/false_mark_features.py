@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pycocotools import mask as coco_mask
+
+from mammorcnn.data.coco_codec import rle_area
 
 
 def chest_wall_on_left(path: Path) -> bool:
@@ -48,7 +49,7 @@ def detection_rows(cv_dir: Path) -> tuple[list[tuple], dict[int, dict]]:
             gx <= cx <= gx + gw and gy <= cy <= gy + gh
             for gx, gy, gw, gh in boxes.get(det["image_id"], [])
         )
-        fill = float(coco_mask.decode(det["segmentation"]).sum()) / max(w * h, 1.0)
+        fill = rle_area(det["segmentation"]) / max(w * h, 1.0)  # no HxW decode per mark
         rows.append(
             (hit, det["score"], (w * h) ** 0.5, w / max(h, 1e-6), fill, det["image_id"], cx, cy)
         )

@@ -37,7 +37,6 @@ class ContextRoIAlign(nn.Module):
             raise ValueError(f"context scale must be > 1, got {scale}")
         self.pool = pool
         self.scale = float(scale)
-        self.output_size = pool.output_size
 
     def forward(
         self,
