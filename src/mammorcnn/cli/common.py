@@ -111,6 +111,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "checkpoint's model.box_head.rank_decay; docs/evaluation.md, 'Rank decay')",
     )
     parser.add_argument(
+        "--pectoral-weight",
+        type=float,
+        metavar="W",
+        help="multiply the score of a detection centred in the pectoral muscle of an MLO, ML, "
+        "LM or LMO view by 1 - W (1 drops it, 0 turns it off; default: the checkpoint's "
+        "model.box_head.pectoral_weight; docs/evaluation.md, 'Pectoral muscle')",
+    )
+    parser.add_argument(
         "--ensemble",
         action="append",
         default=[],
@@ -151,6 +159,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         contralateral_weight=args.contralateral_weight,
         contralateral_radius=args.contralateral_radius,
         rank_decay=args.rank_decay,
+        pectoral_weight=args.pectoral_weight,
         ensemble=[str(path) for path in args.ensemble],
         cache_dir=cache_dir,
         preprocess_overrides=preprocess_overrides(args),

@@ -95,6 +95,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "config's model.box_head.rank_decay, into foldK/test and pooled)",
     )
     parser.add_argument(
+        "--pectoral-weight",
+        type=float,
+        metavar="W",
+        help="evaluate with detections centred in the pectoral muscle of MLO views scored "
+        "times 1 - W into foldK/test-pectoralW and pooled-pectoralW, beside the plain "
+        "evaluation (default: the config's model.box_head.pectoral_weight, into foldK/test "
+        "and pooled)",
+    )
+    parser.add_argument(
         "--no-html", action="store_true", help="do not write the pooled review page report.html"
     )
     parser.add_argument(
@@ -112,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from mammorcnn.engine.folder_lock import folder_lock
     from mammorcnn.engine.graceful_stop import GracefulStop
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+    from mammorcnn.engine.inference.pectoral import check_weight
     from mammorcnn.engine.inference.predictor import check_scales
     from mammorcnn.engine.inference.rank_decay import check_decay
     from mammorcnn.engine.metrics import HitRule
@@ -129,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         check_scales(args.test_time_scales)
     if args.rank_decay is not None:
         check_decay(args.rank_decay, "--rank-decay")
+    if args.pectoral_weight is not None:
+        check_weight(args.pectoral_weight, "--pectoral-weight")
     settings = CrossvalSettings(
         config=str(config_path),
         data=str(args.data),
@@ -145,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         nested_thresh=args.nested_thresh,
         test_time_scales=args.test_time_scales,
         rank_decay=args.rank_decay,
+        pectoral_weight=args.pectoral_weight,
     )
     bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
     if bad:  # before any fold folder is made for its lock
@@ -172,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         args.nested_thresh,
         args.test_time_scales,
         args.rank_decay,
+        args.pectoral_weight,
     )
     print(
         f"\nper-fold reports in {args.out}/foldK/test{suffix}, pooled in {args.out}/pooled{suffix}"

@@ -215,11 +215,13 @@ def evaluation_suffix(
     nested_thresh: float | None = None,
     test_time_scales: list[float] | None = None,
     rank_decay: float | None = None,
+    pectoral_weight: float | None = None,
 ) -> str:
     """The folder suffix of an evaluation of a seed ensemble (``-ensN``), with test-time flips
     forced on or off (``-flip``, ``-noflip``), with a nested-detection threshold
     (``-nestedT``), with test-time scales (``-scales1_1.25``) and with a rank decay
-    (``-decayG``); '' for one model whose checkpoint's own settings decide."""
+    (``-decayG``) and with a pectoral weight (``-pectoralW``); '' for one model whose
+    checkpoint's own settings decide."""
     ensemble = f"-ens{members}" if members > 1 else ""
     flip = {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
     nested = "" if nested_thresh is None else f"-nested{nested_thresh:g}"
@@ -227,7 +229,8 @@ def evaluation_suffix(
         "" if test_time_scales is None else "-scales" + "_".join(f"{s:g}" for s in test_time_scales)
     )
     decay = "" if rank_decay is None else f"-decay{rank_decay:g}"
-    return ensemble + flip + nested + scales + decay
+    pectoral = "" if pectoral_weight is None else f"-pectoral{pectoral_weight:g}"
+    return ensemble + flip + nested + scales + decay + pectoral
 
 
 def run_crossval(
@@ -264,6 +267,7 @@ def run_crossval(
         options.nested_thresh,
         options.test_time_scales,
         options.rank_decay,
+        options.pectoral_weight,
     )
     pooled_dir = out_dir / f"pooled{suffix}"
     pretrained = _shared_pretraining(settings, out_dir, only)

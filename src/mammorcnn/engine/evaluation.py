@@ -145,6 +145,11 @@ def refuse_model_options(opts: DatasetRunOptions) -> None:
         "--proposals": opts.proposals is not None,
         "--bf16": opts.bf16,
     }
+    if opts.pectoral_weight is not None:
+        raise ConfigError(
+            "--pectoral-weight finds the muscle in the model's input images, which a results "
+            "file does not hold (give --weights to run the model with it)"
+        )
     for option, used in given.items():
         if used:
             raise ConfigError(

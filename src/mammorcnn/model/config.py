@@ -252,6 +252,13 @@ class BoxHeadConfig:
     # masses; dense tissue draws several marks). 1 = off (the specification). Not part of an
     # exported model. engine/inference/rank_decay.py; docs/evaluation.md, "Rank decay".
     rank_decay: float = 1.0
+    # Inference, last (after the rank decay): a detection centred in the pectoral muscle of
+    # an MLO, ML, LM or LMO view (the muscle's edge found as the most contrasted straight line
+    # from the breast's top edge to the chest wall) has its score multiplied by 1 - weight;
+    # 1 drops it, 0 = off (the specification). Craniocaudal views and images of unknown view
+    # are left as they are. Not part of an exported model. engine/inference/pectoral.py;
+    # docs/evaluation.md, "Pectoral muscle".
+    pectoral_weight: float = 0.0
 
     def __post_init__(self) -> None:
         """IoU thresholds ordered within [0, 1]; a sample that can hold positives; a real FC."""
@@ -265,6 +272,7 @@ class BoxHeadConfig:
         _require("model.box_head.contralateral_weight", 0 <= self.contralateral_weight <= 1)
         _require("model.box_head.contralateral_radius", 0 < self.contralateral_radius < 10)
         _require("model.box_head.rank_decay", 0 < self.rank_decay <= 1)
+        _require("model.box_head.pectoral_weight", 0 <= self.pectoral_weight <= 1)
         _require(
             "model.box_head.test_time_scales",
             len(self.test_time_scales) > 0

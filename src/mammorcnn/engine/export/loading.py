@@ -42,4 +42,12 @@ def load_model_for_export(weights: Path) -> tuple[nn.Module, int]:
             weights,
             loaded.model_config.box_head.rank_decay,
         )
+    if loaded.model_config.box_head.pectoral_weight != 0:
+        log.warning(
+            "%s lowers detections in the pectoral muscle of MLO views at test time "
+            "(model.box_head.pectoral_weight %g); the exported graph returns the plain scores "
+            "(docs/evaluation.md, 'Pectoral muscle')",
+            weights,
+            loaded.model_config.box_head.pectoral_weight,
+        )
     return loaded.model, loaded.preprocess.image_size

@@ -48,6 +48,9 @@ class DatasetRunOptions:
     # Multiply an image's k-th detection of a class by this to the power k (None: the
     # checkpoint's model.box_head.rank_decay; 1 turns it off). rank_decay.py.
     rank_decay: float | None = None
+    # Lower detections centred in the pectoral muscle of MLO-type views by this weight (None:
+    # the checkpoint's model.box_head.pectoral_weight; 0 turns it off). pectoral.py.
+    pectoral_weight: float | None = None
     # More weights (files or run folders) run on the same images, their detections merged
     # with the first model's (engine/inference/ensemble.py; docs/evaluation.md, "Ensembles").
     ensemble: list[str] = field(default_factory=list)
@@ -112,6 +115,7 @@ def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - Lo
         ensemble=load_ensemble(loaded, opts),
         test_time_scales=opts.test_time_scales,
         rank_decay=opts.rank_decay,
+        pectoral_weight=opts.pectoral_weight,
     )
 
 
@@ -129,6 +133,8 @@ def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - 
         settings["nested_thresh"] = nested
     if predictor.rank_decay != 1:
         settings["rank_decay"] = predictor.rank_decay
+    if predictor.pectoral_weight != 0:
+        settings["pectoral_weight"] = predictor.pectoral_weight
     weight, radius = contralateral_settings(opts, predictor.loaded)
     if weight > 0:
         settings["contralateral"] = {"weight": weight, "radius": radius}

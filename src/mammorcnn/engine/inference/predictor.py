@@ -33,6 +33,7 @@ from mammorcnn.engine.inference.flip_merge import (
     unscale_view,
 )
 from mammorcnn.engine.inference.loading import LoadedModel
+from mammorcnn.engine.inference.pectoral import check_weight, suppress_pectoral
 from mammorcnn.engine.inference.rank_decay import check_decay, decay_by_rank
 from mammorcnn.engine.outputs import Detections
 from mammorcnn.errors import ConfigError, InputError
@@ -172,6 +173,7 @@ class Predictor:
         ensemble: Sequence[LoadedModel] = (),
         test_time_scales: Sequence[float] | None = None,
         rank_decay: float | None = None,
+        pectoral_weight: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
@@ -197,6 +199,10 @@ class Predictor:
         # None: the checkpoint's model.box_head.rank_decay (rank_decay.py)
         decay = loaded.model_config.box_head.rank_decay if rank_decay is None else rank_decay
         self.rank_decay = check_decay(decay, "--rank-decay")
+        # None: the checkpoint's model.box_head.pectoral_weight (pectoral.py)
+        weight = loaded.model_config.box_head.pectoral_weight
+        weight = weight if pectoral_weight is None else pectoral_weight
+        self.pectoral_weight = check_weight(weight, "--pectoral-weight")
 
     def prepare_file(self, path: Path, keep_pixels: bool = True) -> PreparedImage:
         """Read and preprocess a file with the checkpoint's settings (ImageReadError if bad).
@@ -212,12 +218,16 @@ class Predictor:
     def prepare_item(self, dataset: Any, index: int) -> PreparedImage:
         """Image ``index`` of a CocoMammoDataset (its cache and annotation laterality)."""
         image, record = dataset.preprocessed(index)
-        return PreparedImage(image, record, {}, None, None)
+        view = dataset.image_info(index).get("view")
+        if view is None and self.pectoral_weight > 0:  # the file's own tags (cached)
+            view = dataset.meta(index).get("view")
+        return PreparedImage(image, record, {"view": view}, None, None)
 
     @torch.inference_mode()
     def run(self, items: Sequence[PreparedImage]) -> list[dict[str, torch.Tensor]]:
         """Model-space detections (CPU tensors) per image: best first, at or above the score
-        threshold after the rank decay, not wholly in the padding, at most ``max_detections``."""
+        threshold after the rank decay and the pectoral rule, not wholly in the padding, at
+        most ``max_detections``."""
         model, device = self.loaded.model, self.loaded.device
         outputs = []
         for batch in batched(items, self.batch_size):
@@ -236,6 +246,13 @@ class Predictor:
                 # A score floor inside the model (no merged views) drops nothing this would
                 # keep: decay only lowers scores, and a rank counts higher scores alone.
                 out["scores"] = decay_by_rank(out["scores"], out["labels"], self.rank_decay)
+                out["scores"] = suppress_pectoral(
+                    out["scores"],
+                    out["boxes"],
+                    item.image,
+                    item.meta.get("view"),
+                    self.pectoral_weight,
+                )
                 _, valid = original_boxes(out["boxes"], item.record)
                 order = torch.argsort(out["scores"], descending=True, stable=True)
                 keep = (out["scores"][order] >= self.score_threshold) & torch.from_numpy(

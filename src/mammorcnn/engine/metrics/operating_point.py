@@ -70,6 +70,7 @@ SCORING_DEFAULTS: dict[str, object] = {
     "test_time_scales": [1.0],
     "nested_thresh": None,
     "rank_decay": 1.0,
+    "pectoral_weight": 0.0,
     "contralateral": None,
     "ensemble_members": 0,
 }
@@ -79,7 +80,7 @@ def scoring_settings(settings: dict) -> dict:
     """The score-changing part of a predictions file's ``settings``, every key present.
 
     Why: a threshold is a point on one score scale. Flips and scales average views, the
-    nested rule and the rank decay remove or lower marks, the contralateral rule lowers
+    nested rule, the rank decay and the pectoral rule remove or lower marks, the contralateral rule lowers
     scores and an ensemble averages models, so a threshold measured with one of them means
     another false-positive rate without it. Ensembles count by members: the report of a
     cross-validation and the final model are different weights of one recipe by design.
@@ -105,6 +106,7 @@ def describe_scoring(key: str, value: object) -> str:
         "test_time_scales": "test-time scales",
         "nested_thresh": "nested threshold",
         "rank_decay": "rank decay",
+        "pectoral_weight": "pectoral weight",
         "contralateral": "contralateral rule",
         "ensemble_members": "ensemble members",
     }
