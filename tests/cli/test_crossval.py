@@ -192,6 +192,13 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     assert sum(r["score"] for r in lowered["results"]) < sum(r["score"] for r in single)
     bad = cli(*args, "--rank-decay", 1.5)
     assert bad.code == 2 and "--rank-decay" in bad.err
+    # and with the pectoral rule, into its own folder, recorded as the report's scoring
+    pectoral = cli(*args, "--fold", 0, "--pectoral-weight", 0.5)
+    assert pectoral.code == 0, pectoral.err
+    report = json.loads((out / "fold0" / "test-pectoral0.5" / "report.json").read_text())
+    assert report["scoring"]["pectoral_weight"] == 0.5
+    bad = cli(*args, "--pectoral-weight", -1)
+    assert bad.code == 2 and "--pectoral-weight" in bad.err
 
 
 def test_folds_share_one_phantom_pretraining(cli, women: Path, tmp_path: Path) -> None:

@@ -74,19 +74,23 @@ def test_only_detections_in_the_muscle_of_muscle_views_are_lowered() -> None:
     # centres (30, 80): deep in the muscle; (200, 300): in the breast below it
     boxes = torch.tensor([[20.0, 70.0, 40.0, 90.0], [190.0, 290.0, 210.0, 310.0]])
     scores = torch.tensor([0.9, 0.8])
-    assert suppress_pectoral(scores, boxes, image, "MLO", 1.0).tolist() == pytest.approx([0, 0.8])
-    assert suppress_pectoral(scores, boxes, image, "MLO", 0.5).tolist() == pytest.approx(
-        [0.45, 0.8]
-    )
+    lowered, dropped = suppress_pectoral(scores, boxes, image, "MLO", 1.0)
+    assert lowered.tolist() == pytest.approx([0, 0.8]) and dropped.tolist() == [True, False]
+    lowered, dropped = suppress_pectoral(scores, boxes, image, "MLO", 0.5)
+    assert lowered.tolist() == pytest.approx([0.45, 0.8]) and not dropped.any()
     # the film channel of a two-channel input (film, other breast) is the one searched
     two_channel = np.stack([image, np.zeros_like(image)])
-    assert suppress_pectoral(scores, boxes, two_channel, "ML", 1.0).tolist() == pytest.approx(
-        [0, 0.8]
-    )
-    for view in ("CC", None):  # no muscle to look for, or no way to know
-        assert torch.equal(suppress_pectoral(scores, boxes, image, view, 1.0), scores)
-    assert torch.equal(suppress_pectoral(scores, boxes, image, "MLO", 0.0), scores)
-    assert torch.equal(suppress_pectoral(scores, boxes, _film(None), "MLO", 1.0), scores)
+    lowered, dropped = suppress_pectoral(scores, boxes, two_channel, "ML", 1.0)
+    assert lowered.tolist() == pytest.approx([0, 0.8]) and dropped.tolist() == [True, False]
+    unchanged = [
+        (image, "CC", 1.0),  # no muscle to look for
+        (image, None, 1.0),  # no way to know
+        (image, "MLO", 0.0),  # off
+        (_film(None), "MLO", 1.0),  # no muscle found
+    ]
+    for film, view, weight in unchanged:
+        lowered, dropped = suppress_pectoral(scores, boxes, film, view, weight)
+        assert torch.equal(lowered, scores) and not dropped.any()
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5])

@@ -3,7 +3,7 @@
 In a mediolateral-oblique (MLO) view the pectoral muscle is a bright triangle in the upper
 corner at the chest wall, bounded by a nearly straight edge from the top of the film down to
 the chest wall. A detector trained on a few dozen masses marks it often (on mini-MIAS about a
-tenth of the false positives at 1 per image lay there, and no mass: docs/results.md,
+sixth of the false positives at 1 per image lay there, and no mass: docs/results.md,
 "Pectoral muscle"). CAD systems for MLO views have long removed the muscle before looking for
 masses; this rule does the same after the model has looked: a detection whose box centre lies
 inside the muscle has its score multiplied by ``1 - weight`` (weight 1 drops it).
@@ -133,12 +133,13 @@ def in_muscle(boxes: Tensor, line: PectoralLine | None) -> Tensor:
 
 def suppress_pectoral(
     scores: Tensor, boxes: Tensor, image: np.ndarray, view: str | None, weight: float
-) -> Tensor:
-    """``scores`` with those of detections centred in the pectoral muscle of ``image`` (the
-    film channel of a model input) multiplied by ``1 - weight``; unchanged for weight 0, for
-    views without the muscle and where no muscle is found."""
+) -> tuple[Tensor, Tensor]:
+    """(``scores`` with those of detections centred in the pectoral muscle of ``image``, the
+    film channel of a model input, multiplied by ``1 - weight``; which detections weight 1
+    drops). Unchanged for weight 0, for views without the muscle and where none is found."""
+    none = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
     if weight == 0 or view not in MUSCLE_VIEWS or scores.numel() == 0:
-        return scores
+        return scores, none
     film = image[0] if image.ndim == 3 else image
     inside = in_muscle(boxes, find_pectoral_line(film)).to(scores.device)
-    return torch.where(inside, scores * (1 - weight), scores)
+    return torch.where(inside, scores * (1 - weight), scores), inside if weight == 1 else none

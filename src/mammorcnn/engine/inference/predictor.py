@@ -244,9 +244,10 @@ class Predictor:
             for item, out in zip(batch, results):
                 out = {key: value.detach().cpu() for key, value in out.items()}
                 # A score floor inside the model (no merged views) drops nothing this would
-                # keep: decay only lowers scores, and a rank counts higher scores alone.
+                # keep: the decay and the pectoral rule only lower scores, and a rank counts
+                # higher scores alone.
                 out["scores"] = decay_by_rank(out["scores"], out["labels"], self.rank_decay)
-                out["scores"] = suppress_pectoral(
+                out["scores"], dropped = suppress_pectoral(
                     out["scores"],
                     out["boxes"],
                     item.image,
@@ -254,6 +255,7 @@ class Predictor:
                     self.pectoral_weight,
                 )
                 _, valid = original_boxes(out["boxes"], item.record)
+                valid &= ~dropped.numpy()
                 order = torch.argsort(out["scores"], descending=True, stable=True)
                 keep = (out["scores"][order] >= self.score_threshold) & torch.from_numpy(
                     valid[order.numpy()]
