@@ -23,6 +23,7 @@ def test_the_recipe_config_loads_with_its_small_set_options() -> None:
     assert config.train.select == "last" and config.train.lesion_repeat > 1
     assert config.model.backbone.norm == "gn" and config.model.backbone.weights is None
     assert config.model.backbone.name == "resnet34"  # docs/results.md, next runs, item 19
+    assert config.model.box_head.pectoral_weight == 1.0  # results.md, "Pectoral muscle"
     assert config.data.augment.paste_prob == 0.5 and config.data.augment.elastic_prob == 0.5
     assert len(config.model.anchors.sizes) * len(config.model.anchors.aspect_ratios) == 15
 
