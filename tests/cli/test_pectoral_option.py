@@ -7,9 +7,11 @@ itself: tests/engine/inference/test_pectoral.py."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mammorcnn.data.cache import dequantise, quantise
 from mammorcnn.data.io import read_image
@@ -67,3 +69,39 @@ def test_saved_results_are_refused_with_the_rule(cli, evaluate_forced, phantoms:
     plain_file = evaluate_forced("plain") / "predictions.json"
     saved = cli("evaluate", "--data", phantoms, "--results", plain_file, "--pectoral-weight", "1")
     assert saved.code == 2 and "--pectoral-weight" in saved.err and "--weights" in saved.err
+
+
+def test_predict_applies_the_rule_to_files_of_unknown_view_only_when_told(
+    cli, forced_weights: Path, phantoms: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PNG named without a view token is of unknown view: the rule leaves it (and says so
+    once) unless --view states the view; its marks then match evaluate's on the same image."""
+    coco = json.loads(phantoms.read_text())
+    mlo = [info for info in coco["images"] if info["view"] == "MLO"]
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for k, info in enumerate(mlo):
+        shutil.copy(phantoms.parent / info["file_name"], folder / f"film{k}.png")
+
+    def boxes(name: str, *options: str) -> tuple[set[tuple], str]:
+        """(file index, box) of each mark; what was logged."""
+        out = tmp_path / name
+        result = cli("predict", "--weights", forced_weights, folder, "--out", out, "--device",
+                     "cpu", "--no-seg", "--no-overlay", "--score-threshold", "0.5",
+                     "--pectoral-weight", "1", *options)  # fmt: skip
+        assert result.code == 0, result.err
+        pred = json.loads((out / "predictions.json").read_text())
+        index = {image["id"]: int(Path(image["file"]).stem[4:]) for image in pred["images"]}
+        said = caplog.text
+        caplog.clear()
+        return {(index[r["image_id"]], tuple(r["bbox"])) for r in pred["results"]}, said
+
+    unknown, said = boxes("unknown")
+    stated, quiet = boxes("stated", "--view", "mlo")
+    assert "view unknown" in said and "--view" in said and "view unknown" not in quiet
+    tests = _centred_in_muscle(phantoms)
+    inside = {(k, box) for k, box in unknown if tests[mlo[k]["id"]](box)}
+    assert inside and stated == unknown - inside
+    bad = cli("predict", "--weights", forced_weights, folder, "--out", tmp_path / "bad",
+              "--view", "SIDEWAYS")  # fmt: skip
+    assert bad.code == 2 and "--view" in bad.err

@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"skip unreadable inputs with a warning and list them in {SKIPPED_FILE}",
     )
+    parser.add_argument(
+        "--view",
+        metavar="VIEW",
+        help="the view (MLO, CC, ...) of inputs that do not state one in their DICOM header "
+        "or file name; the pectoral rule (model.box_head.pectoral_weight) reads it",
+    )
     parser.add_argument("--no-seg", action="store_true", help="do not write DICOM SEG files")
     parser.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     add_dicomweb_arguments(parser)
@@ -130,7 +136,8 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    options = with_operating_point(run_options(args), args)
+    view = args.view.upper() if args.view else None
+    options = replace(with_operating_point(run_options(args), args), assumed_view=view)
     remote = open_dicomweb(args)
     run = predict_files(
         args.weights,

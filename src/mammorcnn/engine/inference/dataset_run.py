@@ -51,6 +51,9 @@ class DatasetRunOptions:
     # Lower detections centred in the pectoral muscle of MLO-type views by this weight (None:
     # the checkpoint's model.box_head.pectoral_weight; 0 turns it off). pectoral.py.
     pectoral_weight: float | None = None
+    # The view of input files that do not state one (DICOM ViewPosition, a file-name token
+    # such as _MLO); what the pectoral rule reads. None: such files stay of unknown view.
+    assumed_view: str | None = None
     # More weights (files or run folders) run on the same images, their detections merged
     # with the first model's (engine/inference/ensemble.py; docs/evaluation.md, "Ensembles").
     ensemble: list[str] = field(default_factory=list)
@@ -116,6 +119,7 @@ def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - Lo
         test_time_scales=opts.test_time_scales,
         rank_decay=opts.rank_decay,
         pectoral_weight=opts.pectoral_weight,
+        assumed_view=opts.assumed_view,
     )
 
 

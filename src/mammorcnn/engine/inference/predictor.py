@@ -14,6 +14,7 @@ and kept as booleans (the mask head's 0.5 decision).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import torch
 
 from mammorcnn.data.cache import dequantise, quantise
 from mammorcnn.data.io import read_image
+from mammorcnn.data.io.raw import VIEW_CODES
 from mammorcnn.data.preprocess import PreprocessRecord, preprocess
 from mammorcnn.engine.inference.flip_merge import (
     merge_views,
@@ -41,6 +43,7 @@ from mammorcnn.model.config import MAX_TEST_SCALE, MIN_TEST_SCALE
 from mammorcnn.model.nested import not_nested
 
 T = TypeVar("T")
+log = logging.getLogger("mammorcnn.predict")
 
 # Boxes thinner than this (original pixels) after clipping to the breast crop are dropped: they
 # lay in the zero padding beside the crop, and COCO results need positive sizes (boxes are
@@ -174,6 +177,7 @@ class Predictor:
         test_time_scales: Sequence[float] | None = None,
         rank_decay: float | None = None,
         pectoral_weight: float | None = None,
+        assumed_view: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
@@ -203,6 +207,10 @@ class Predictor:
         weight = loaded.model_config.box_head.pectoral_weight
         weight = weight if pectoral_weight is None else pectoral_weight
         self.pectoral_weight = check_weight(weight, "--pectoral-weight")
+        if assumed_view is not None and assumed_view not in VIEW_CODES:
+            raise ConfigError(f"--view must be one of {', '.join(sorted(VIEW_CODES))}")
+        self.assumed_view = assumed_view  # for files whose own view is unknown
+        self.unknown_views = 0  # inputs the pectoral rule skipped for want of a view
 
     def prepare_file(self, path: Path, keep_pixels: bool = True) -> PreparedImage:
         """Read and preprocess a file with the checkpoint's settings (ImageReadError if bad).
@@ -213,7 +221,10 @@ class Predictor:
         raw = read_image(path)
         image, record = preprocess(raw, self.loaded.preprocess)
         pixels = raw.pixels if keep_pixels else None
-        return PreparedImage(dequantise(quantise(image)), record, raw.meta, Path(path), pixels)
+        meta = raw.meta
+        if meta.get("view") is None and self.assumed_view is not None:
+            meta = {**meta, "view": self.assumed_view, "view_source": "--view"}
+        return PreparedImage(dequantise(quantise(image)), record, meta, Path(path), pixels)
 
     def prepare_item(self, dataset: Any, index: int) -> PreparedImage:
         """Image ``index`` of a CocoMammoDataset (its cache and annotation laterality)."""
@@ -247,6 +258,8 @@ class Predictor:
                 # keep: the decay and the pectoral rule only lower scores, and a rank counts
                 # higher scores alone.
                 out["scores"] = decay_by_rank(out["scores"], out["labels"], self.rank_decay)
+                if self.pectoral_weight > 0 and item.meta.get("view") is None:
+                    self._note_unknown_view(item)
                 out["scores"], dropped = suppress_pectoral(
                     out["scores"],
                     out["boxes"],
@@ -263,6 +276,17 @@ class Predictor:
                 order = order[keep][: self.max_detections]
                 outputs.append({key: value[order] for key, value in out.items()})
         return outputs
+
+    def _note_unknown_view(self, item: PreparedImage) -> None:
+        """Say once per predictor that the pectoral rule skips images of unknown view."""
+        self.unknown_views += 1
+        if self.unknown_views == 1:
+            log.warning(
+                "%s: view unknown, so the pectoral rule (model.box_head.pectoral_weight) "
+                "leaves its marks as they are; state it with --view MLO (predict), a view "
+                "token in the file name (_MLO) or the annotation file's view",
+                item.source or "an image",
+            )
 
     def _forward(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict]:
         """The model's outputs, merged with those of the up-down mirrors and of the other
