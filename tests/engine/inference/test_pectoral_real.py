@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from mammorcnn.config import load_config
@@ -21,17 +20,10 @@ from mammorcnn.data.preprocess import preprocess
 from mammorcnn.engine.inference.pectoral import find_pectoral_line, in_muscle
 
 ROOT = Path(__file__).resolve().parents[3]
-REAL = ROOT.parent / "shared" / "data" / "mini-mias-dev"
 
 
-@pytest.mark.skipif(not (REAL / "Info.txt").is_file(), reason="real mini-MIAS data not present")
-def test_muscles_found_and_no_mass_inside_one(tmp_path: Path) -> None:
-    from mammorcnn.data.convert import convert_dataset
-
-    out = tmp_path / "mias.json"
-    with pytest.warns(UserWarning, match="mdb059"):  # its mass row has no coordinates
-        convert_dataset("mini-mias", REAL, out)
-    coco = json.loads(out.read_text())
+def test_muscles_found_and_no_mass_inside_one(real_mias_coco: Path) -> None:
+    coco = json.loads(real_mias_coco.read_text())
     settings = load_config(ROOT / "src/mammorcnn/configs/mini-mias.yaml").data.preprocess
     images = {info["id"]: info for info in coco["images"]}
     masses = coco["annotations"]
@@ -39,7 +31,7 @@ def test_muscles_found_and_no_mass_inside_one(tmp_path: Path) -> None:
     found = 0
     for mass in masses:
         info = images[mass["image_id"]]
-        image, record = preprocess(read_image(out.parent / info["file_name"]), settings)
+        image, record = preprocess(read_image(real_mias_coco.parent / info["file_name"]), settings)
         line = find_pectoral_line(dequantise(quantise(image)))
         found += line is not None
         x, y, w, h = mass["bbox"]
