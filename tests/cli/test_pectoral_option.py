@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mammorcnn.data.cache import dequantise, quantise
 from mammorcnn.data.io import read_image
 from mammorcnn.data.preprocess import PreprocessConfig, preprocess
-from mammorcnn.engine.inference.pectoral import find_pectoral_line
+from mammorcnn.engine.inference.pectoral import find_pectoral_line, in_muscle
 
 from .conftest import IMAGE_SIZE
 
@@ -40,8 +41,8 @@ def _centred_in_muscle(phantoms: Path) -> dict[int, callable]:
 
         def inside(box, line=line, record=record) -> bool:
             x, y, w, h = box
-            cx, cy, _, _ = record.boxes_to_model(np.array([[x + w / 2, y + h / 2] * 2]))[0]
-            return bool(line.depth(np.array([cx]), np.array([cy]))[0] > 0 and cy >= line.y_top)
+            centre = record.boxes_to_model(np.array([[x + w / 2, y + h / 2] * 2]))
+            return bool(in_muscle(torch.from_numpy(centre), line)[0])
 
         tests[info["id"]] = inside
     assert sum(info["view"] == "MLO" for info in coco["images"]) == 2

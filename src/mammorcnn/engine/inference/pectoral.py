@@ -29,6 +29,7 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
+from mammorcnn.data.preprocess.breast import block_mean
 from mammorcnn.errors import ConfigError
 
 #: Views in which the pectoral muscle crosses the upper chest-wall corner of the image.
@@ -68,18 +69,11 @@ def check_weight(value: float, option: str) -> float:
     return value
 
 
-def _block_mean(image: np.ndarray) -> tuple[np.ndarray, int]:
-    """The image averaged over f x f blocks to about GRID cells a side, and f."""
-    factor = max(1, image.shape[0] // GRID)
-    rows, cols = image.shape[0] // factor, image.shape[1] // factor
-    blocks = image[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
-    return blocks.mean((1, 3)), factor
-
-
 def find_pectoral_line(image: np.ndarray, min_contrast: float = 0.08) -> PectoralLine | None:
     """The pectoral edge of a model input (SxS in [0, 1], chest wall on the left, zero outside
     the breast), or None where no line is contrasted enough to be one."""
-    small, factor = _block_mean(np.asarray(image, dtype=np.float32))
+    factor = max(1, image.shape[0] // GRID)  # about GRID cells a side
+    small = block_mean(np.asarray(image, dtype=np.float32), factor)
     breast = small > BREAST_LEVEL  # before smoothing, which would spread it past its edge
     small = ndimage.gaussian_filter(small, 1.0)
     rows, cols = np.flatnonzero(breast.any(1)), np.flatnonzero(breast.any(0))
