@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,28 @@ def test_run_training_on_phantoms_then_resume(phantoms: Path, tmp_path: Path) ->
     longer = load_run_config(run_dir, ["train.epochs=2"])
     again = run_training(longer, run_dir, resume=True)
     assert again.epoch == 2 and load_run_config(run_dir).train.epochs == 2
+
+
+def test_validation_scores_as_the_predictor_does(
+    phantoms: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training's validation gets the config's rank decay and pectoral weight, and each
+    image's view from the annotation file (the pectoral rule acts on MLO-type views only)."""
+    from mammorcnn.engine.training import validation
+
+    seen: dict = {}
+    real = validation.make_evaluator
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(validation, "make_evaluator", spy)
+    rules = ["model.box_head.rank_decay=0.7", "model.box_head.pectoral_weight=1"]
+    run_training(load_config(None, [*overrides(phantoms, tmp_path), *rules]), tmp_path / "run")
+    views = [image.get("view") for image in json.loads(phantoms.read_text())["images"]]
+    assert seen["rank_decay"] == 0.7 and seen["pectoral_weight"] == 1.0
+    assert seen["views"] == views and "MLO" in views
 
 
 def test_run_training_config_errors(phantoms: Path, tmp_path: Path) -> None:

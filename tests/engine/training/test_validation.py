@@ -55,3 +55,42 @@ def test_validation_sensitivity_uses_the_rank_decay() -> None:
     decayed = make_evaluator(val_set, DistInfo(), batch_size=2, rank_decay=0.5)(model)
     assert decayed[at_half] == 1.0
     assert plain[metric_name(1.0)] == decayed[metric_name(1.0)] == 1.0
+
+
+def _film_with_muscle() -> torch.Tensor:
+    """A 128-px model input: a breast of level 0.4 filling the image right of a left chest
+    wall, and a muscle triangle of level 0.8 from (48, 0) on the top edge to (0, 64)."""
+    y, x = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    image = torch.full((128, 128), 0.4)
+    image[x / 48 + y / 64 < 1] = 0.8
+    return image[None]
+
+
+def test_validation_sensitivity_drops_marks_in_the_pectoral_muscle_of_mlo_views() -> None:
+    lesion = torch.tensor([[80.0, 80.0, 100.0, 100.0]])
+    in_muscle = torch.tensor([[4.0, 4.0, 16.0, 16.0]])  # centre (10, 10): deep in the triangle
+    output = {
+        "boxes": torch.cat([in_muscle, lesion]),
+        "scores": torch.tensor([0.9, 0.6]),
+        "labels": torch.ones(2, dtype=torch.long),
+        "masks": torch.zeros(2, 1, 128, 128),
+    }
+
+    class SameDetections(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(1))
+
+        def forward(self, images: list[torch.Tensor]) -> list[dict]:
+            return [dict(output) for _ in images]
+
+    target = {"boxes": lesion, "labels": torch.ones(1, dtype=torch.long)}
+    val_set = [(_film_with_muscle(), target)]
+    at_zero_fp = metric_name(0.125)  # no false positive allowed on one image
+    evaluate = lambda **kw: make_evaluator(val_set, DistInfo(), **kw)(SameDetections())  # noqa: E731
+    assert evaluate()[at_zero_fp] == 0.0  # the 0.9 mark in the muscle outranks the mass
+    assert evaluate(pectoral_weight=1.0, views=["MLO"])[at_zero_fp] == 1.0
+    assert evaluate(pectoral_weight=1.0, views=["CC"])[at_zero_fp] == 0.0  # CC: no muscle
+    assert evaluate(pectoral_weight=0.0, views=["MLO"])[at_zero_fp] == 0.0
+    # weight 0.5: the muscle's mark scores 0.45, below the mass's 0.6
+    assert evaluate(pectoral_weight=0.5, views=["MLO"])[at_zero_fp] == 1.0

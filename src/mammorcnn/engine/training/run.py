@@ -65,6 +65,14 @@ def weights_metadata(config: Config, class_names: list[str], category_ids: list[
     }
 
 
+def _views(dataset: Dataset) -> list[str | None] | None:
+    """Each image's view as its annotation file gives it (the pectoral rule needs it), or None
+    for datasets passed in without image entries."""
+    if not hasattr(dataset, "image_info"):
+        return None
+    return [dataset.image_info(i).get("view") for i in range(len(dataset))]
+
+
 def _datasets(config: Config) -> tuple[Dataset, Dataset | None]:
     from mammorcnn.data import CocoMammoDataset
 
@@ -283,8 +291,14 @@ def _train(
     if val_set is not None and evaluate is None:
         from mammorcnn.engine.training.validation import make_evaluator, make_overlays
 
+        box_head = config.model.box_head
         evaluate = make_evaluator(
-            val_set, info, config.train.batch_size, rank_decay=config.model.box_head.rank_decay
+            val_set,
+            info,
+            config.train.batch_size,
+            rank_decay=box_head.rank_decay,
+            pectoral_weight=box_head.pectoral_weight,
+            views=_views(val_set),
         )
         overlays = overlays or make_overlays(val_set)
     trainer = Trainer(

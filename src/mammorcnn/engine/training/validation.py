@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mammorcnn.engine.inference.pectoral import suppress_pectoral
 from mammorcnn.engine.inference.rank_decay import decay_by_rank
 from mammorcnn.engine.metrics import DEFAULT_FP_RATES, HitRule, froc
 from mammorcnn.engine.metrics.matching import ImageDetections, ImageLesions, encode_masks
@@ -43,6 +44,20 @@ def _detections(output: dict) -> ImageDetections:
     )
 
 
+def _scored(
+    output: dict, image: torch.Tensor, view: str | None, rank_decay: float, pectoral_weight: float
+) -> dict:
+    """The model's detections rescored as the predictor does: the rank decay, then the
+    pectoral rule (detections it drops are removed)."""
+    scores = decay_by_rank(output["scores"], output["labels"], rank_decay)
+    film = image.detach().float().cpu().numpy()
+    scores, dropped = suppress_pectoral(scores, output["boxes"], film, view, pectoral_weight)
+    keep = ~dropped.to(scores.device)
+    return {k: (v[keep] if k in ("boxes", "labels", "masks") else v) for k, v in output.items()} | {
+        "scores": scores[keep]
+    }
+
+
 def _lesions(target: dict) -> ImageLesions:
     boxes = target["boxes"].cpu().numpy()
     masks = target.get("masks")
@@ -60,9 +75,12 @@ def make_evaluator(
     fp_rates: Sequence[float] = DEFAULT_FP_RATES,
     hit_rule: HitRule | None = None,
     rank_decay: float = 1.0,
+    pectoral_weight: float = 0.0,
+    views: Sequence[str | None] | None = None,
 ) -> EvaluateFn:
     """``evaluate(model)`` -> sensitivities at `fp_rates` and their mean, over all of val_set,
-    with the model's rank decay (free, and it changes the FROC; test-time views are not run)."""
+    with the model's rank decay and pectoral rule (cheap, and they change the FROC; test-time
+    views are not run). ``views[i]`` is the i-th image's view (the rule needs MLO-type ones)."""
 
     def evaluate(model: nn.Module) -> dict[str, float]:
         device = _device(model)
@@ -72,8 +90,8 @@ def make_evaluator(
             chunk = indices[start : start + batch_size]
             images, targets = zip(*(val_set[i] for i in chunk))
             outputs = [
-                {**o, "scores": decay_by_rank(o["scores"], o["labels"], rank_decay)}
-                for o in model([image.to(device) for image in images])
+                _scored(o, image, None if views is None else views[i], rank_decay, pectoral_weight)
+                for i, image, o in zip(chunk, images, model([im.to(device) for im in images]))
             ]
             local += [(i, _detections(o), _lesions(t)) for i, o, t in zip(chunk, outputs, targets)]
         results = sorted(
