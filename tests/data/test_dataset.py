@@ -238,3 +238,19 @@ def test_has_lesions_follows_the_annotations(tmp_path):
     flags = [dataset.has_lesions(i) for i in range(len(dataset))]
     assert flags == [img["id"] in with_anns for img in dataset.images]
     assert True in flags and False in flags
+
+
+def test_view_from_the_annotation_else_the_file_name(tmp_path):
+    for name in ("a_MLO.png", "b_MLO.png", "c.png"):
+        _write_image(tmp_path / "img" / name)
+    images = [
+        {"id": 1, "file_name": "img/a_MLO.png", "width": 120, "height": 200, "view": "CC"},
+        {"id": 2, "file_name": "img/b_MLO.png", "width": 120, "height": 200},
+        {"id": 3, "file_name": "img/c.png", "width": 120, "height": 200},
+    ]
+    path = tmp_path / "ann.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": [], "categories": [{"id": 1, "name": "mass"}]})
+    )
+    ds = CocoMammoDataset(path, _config(tmp_path / "cache"), train=False)
+    assert [ds.view(i) for i in range(3)] == ["CC", "MLO", None]

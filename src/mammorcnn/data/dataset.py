@@ -166,6 +166,12 @@ class CocoMammoDataset(Dataset):
         """The reader's meta for image ``index`` (kind, laterality and its source, UIDs...)."""
         return self._load(index)[2]
 
+    def view(self, index: int) -> str | None:
+        """The view of image ``index`` (MLO, CC...): the annotation file's, else the file's own
+        tags as read into the cache (what the pectoral rule needs)."""
+        view = self.images[index].get("view")
+        return view if view is not None else self.meta(index).get("view")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         image, record, _ = self._load(index)
         target = self._target(index, record)

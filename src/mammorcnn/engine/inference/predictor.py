@@ -230,8 +230,8 @@ class Predictor:
         """Image ``index`` of a CocoMammoDataset (its cache and annotation laterality)."""
         image, record = dataset.preprocessed(index)
         view = dataset.image_info(index).get("view")
-        if view is None and self.pectoral_weight > 0:  # the file's own tags (cached)
-            view = dataset.meta(index).get("view")
+        if self.pectoral_weight > 0:  # the file's own tags too (another cache read)
+            view = dataset.view(index)
         return PreparedImage(image, record, {"view": view}, None, None)
 
     @torch.inference_mode()

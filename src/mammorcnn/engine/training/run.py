@@ -65,12 +65,12 @@ def weights_metadata(config: Config, class_names: list[str], category_ids: list[
     }
 
 
-def _views(dataset: Dataset) -> list[str | None] | None:
-    """Each image's view as its annotation file gives it (the pectoral rule needs it), or None
-    for datasets passed in without image entries."""
-    if not hasattr(dataset, "image_info"):
+def _views(dataset: Dataset, pectoral_weight: float) -> list[str | None] | None:
+    """Each image's view as the predictor reads it, where the pectoral rule needs it; None
+    without the rule or for datasets passed in that do not know their views."""
+    if pectoral_weight == 0 or not hasattr(dataset, "view"):
         return None
-    return [dataset.image_info(i).get("view") for i in range(len(dataset))]
+    return [dataset.view(i) for i in range(len(dataset))]
 
 
 def _datasets(config: Config) -> tuple[Dataset, Dataset | None]:
@@ -298,7 +298,7 @@ def _train(
             config.train.batch_size,
             rank_decay=box_head.rank_decay,
             pectoral_weight=box_head.pectoral_weight,
-            views=_views(val_set),
+            views=_views(val_set, box_head.pectoral_weight),
         )
         overlays = overlays or make_overlays(val_set)
     trainer = Trainer(

@@ -50,12 +50,11 @@ def _scored(
     """The model's detections rescored as the predictor does: the rank decay, then the
     pectoral rule (detections it drops are removed)."""
     scores = decay_by_rank(output["scores"], output["labels"], rank_decay)
-    film = image.detach().float().cpu().numpy()
-    scores, dropped = suppress_pectoral(scores, output["boxes"], film, view, pectoral_weight)
+    scores, dropped = suppress_pectoral(
+        scores, output["boxes"], image.cpu().numpy(), view, pectoral_weight
+    )
     keep = ~dropped.to(scores.device)
-    return {k: (v[keep] if k in ("boxes", "labels", "masks") else v) for k, v in output.items()} | {
-        "scores": scores[keep]
-    }
+    return {key: value[keep] for key, value in {**output, "scores": scores}.items()}
 
 
 def _lesions(target: dict) -> ImageLesions:
