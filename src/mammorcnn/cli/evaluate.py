@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="FROC hit rule: 'center' (box centre inside the lesion) or 'iou:T' (box IoU >= T)",
     )
     parser.add_argument(
+        "--category",
+        metavar="NAME",
+        help="score one category of a multi-class model alone (e.g. mass): its lesions and its "
+        "predictions, the other categories' images marked has_other_findings "
+        "(docs/evaluation.md, 'One category')",
+    )
+    parser.add_argument(
         "--cache-dir", help="preprocessed-image cache folder (default ~/.cache/mammorcnn/...)"
     )
     # FROC sweeps every threshold, so by default every detection the model returns is kept.
@@ -93,6 +100,7 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
             n_resamples=args.bootstrap,
             html=not args.no_html,
             held=held,
+            category=args.category,
         )
     print(format_report(evaluation.report))
     if evaluation.other_findings:

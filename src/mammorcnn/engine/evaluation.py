@@ -50,15 +50,18 @@ def evaluate_dataset(
     n_resamples: int = 2000,
     html: bool = True,
     held: ExitStack | None = None,
+    category: str | None = None,
 ) -> Evaluation:
     """Score ``weights`` (run on the images of ``data``) or a saved ``results_file`` against
-    ``data``; with ``out`` also write every output file (the folder locked while ``held``)."""
+    ``data``; with ``out`` also write every output file (the folder locked while ``held``).
+    ``category`` scores that category's lesions and predictions alone (metrics/category.py)."""
     from mammorcnn.data import load_coco
     from mammorcnn.engine.folder_lock import claim_output_folder
     from mammorcnn.engine.inference.dataset_run import predict_dataset
     from mammorcnn.engine.inference.predictions_file import FILE_NAME as PREDICTIONS_FILE
     from mammorcnn.engine.inference.predictions_file import read_results
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
+    from mammorcnn.engine.metrics.category import category_id_named, one_category
     from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
     from mammorcnn.engine.outputs import write_json
 
@@ -73,6 +76,8 @@ def evaluate_dataset(
         raise ConfigError(f"--bootstrap must be >= 1, got {n_resamples}")
     rule = HitRule.parse(hit_rule)
     gt = load_coco(data)
+    if category is not None:  # an unknown name stops before the model runs
+        category_id_named(gt, category, str(data))
     if out is not None:
         claim_output_folder(out, held, "evaluate")
     skipped: list[dict] = []
@@ -93,12 +98,16 @@ def evaluate_dataset(
             raise ConfigError(f"{data}: every image was skipped; nothing to evaluate")
         if out is not None:
             write_json(skipped, out / SKIPPED_FILE, indent=1)
+    gt_source = str(data)
+    if category is not None:
+        gt, results = one_category(gt, results, category, gt_source)
+        gt_source = f"{data} (category {category!r} alone)"
     report = evaluate_predictions(
         gt,
         results,
         rule,
         out_dir=out,
-        gt_source=str(data),
+        gt_source=gt_source,
         predictions_source=source,
         n_resamples=n_resamples,
         per_image=out is not None,

@@ -1,0 +1,118 @@
+"""One category of a multi-class model scored alone (`evaluate --category`): the lesions and
+marks of the others leave, their images are marked has_other_findings as convert marks them,
+and the figures are those of the one-type file (worked out by hand; on the real mini-MIAS
+files, the same ground truth as converting the one type)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mammorcnn.cli.main import main
+from mammorcnn.engine.metrics import HitRule, evaluate_predictions
+from mammorcnn.engine.metrics.category import one_category
+from mammorcnn.engine.report.review import ground_truth_fingerprint
+from mammorcnn.errors import ConfigError
+
+#: the real mini-MIAS folder, as tests/conftest.py finds it (the fixture skips without it)
+REAL_MIAS = Path(__file__).resolve().parents[4] / "shared" / "data" / "mini-mias-dev"
+
+
+def _square(x: float, y: float, s: float) -> list[list[float]]:
+    return [[x, y, x + s, y, x + s, y + s, x, y + s]]
+
+
+def _lesion(ann_id: int, image_id: int, category_id: int, x: float) -> dict:
+    return {"id": ann_id, "image_id": image_id, "category_id": category_id,
+            "bbox": [x, x, 20, 20], "segmentation": _square(x, x, 20), "area": 400,
+            "iscrowd": 0}  # fmt: skip
+
+
+GT = {
+    "images": [
+        {"id": 1, "file_name": "a.png", "width": 100, "height": 100},  # a mass
+        {"id": 2, "file_name": "b.png", "width": 100, "height": 100},  # a distortion
+        {"id": 3, "file_name": "c.png", "width": 100, "height": 100},  # normal
+        {"id": 4, "file_name": "d.png", "width": 100, "height": 100,
+         "has_other_findings": ["calcification"]},  # a mass, a distortion, calcifications
+    ],
+    "annotations": [_lesion(1, 1, 1, 10), _lesion(2, 2, 2, 50), _lesion(3, 4, 2, 10),
+                    _lesion(4, 4, 1, 60)],
+    "categories": [{"id": 1, "name": "mass"}, {"id": 2, "name": "architectural_distortion"}],
+}  # fmt: skip
+PREDICTIONS = [
+    {"image_id": 2, "category_id": 2, "bbox": [52, 52, 16, 16], "score": 0.95},  # distortion
+    {"image_id": 2, "category_id": 1, "bbox": [52, 52, 16, 16], "score": 0.8},  # mass mark on it
+    {"image_id": 1, "category_id": 1, "bbox": [12, 12, 16, 16], "score": 0.7},  # hits the mass
+    {"image_id": 3, "category_id": 2, "bbox": [40, 40, 10, 10], "score": 0.6},  # distortion FP
+    {"image_id": 4, "category_id": 1, "bbox": [62, 62, 16, 16], "score": 0.5},  # hits the mass
+]
+
+
+def test_one_category_keeps_its_lesions_and_marks() -> None:
+    gt, kept = one_category(GT, PREDICTIONS, "mass", "gt.json")
+    assert [a["id"] for a in gt["annotations"]] == [1, 4]
+    assert gt["categories"] == [{"id": 1, "name": "mass"}]
+    assert [p["score"] for p in kept] == [0.8, 0.7, 0.5]
+    marked = {i["id"]: i.get("has_other_findings") for i in gt["images"]}
+    assert marked == {1: None, 2: ["architectural_distortion"], 3: None,
+                      4: ["architectural_distortion", "calcification"]}  # fmt: skip
+    assert GT["images"][3]["has_other_findings"] == ["calcification"]  # the input is untouched
+
+
+def test_masses_alone_score_as_by_hand() -> None:
+    gt, kept = one_category(GT, PREDICTIONS, "mass", "gt.json")
+    report = evaluate_predictions(gt, kept, HitRule())
+    # 0.8 on the distortion is a FP (1/4 per image), then both masses: 1.0 from 0.25 FP/image
+    assert report["froc"]["sensitivities"] == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert report["froc"]["n_lesions"] == 2
+    # class-agnostic, all four lesions: 0.95 and 0.8 hit image 2's distortion (no FP), 0.7 the
+    # first mass (2 of 4 at 0 FP); 0.6 is the only FP (1/4), then 0.5 finds the second mass;
+    # image 4's distortion is never marked
+    both = evaluate_predictions(GT, PREDICTIONS, HitRule())
+    assert both["froc"]["sensitivities"] == [0.5, 0.75, 0.75, 0.75, 0.75, 0.75]
+    assert both["froc"]["n_lesions"] == 4
+
+
+def test_unknown_category_names_the_file_and_the_names() -> None:
+    with pytest.raises(ConfigError, match=r"gt.json: no category named 'calc' \(categories: "
+                       r"'mass', 'architectural_distortion'\)"):  # fmt: skip
+        one_category(GT, PREDICTIONS, "calc", "gt.json")
+
+
+def test_cli_scores_one_category_and_refuses_an_unknown_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, results = tmp_path / "gt.json", tmp_path / "results.json"
+    data.write_text(json.dumps(GT))
+    results.write_text(json.dumps(PREDICTIONS))
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--data", str(data), "--results", str(results), "--no-html"]
+    assert main([*argv, "--out", str(out), "--category", "mass", "--bootstrap", "10"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["froc"]["n_lesions"] == 2 and report["froc"]["n_predictions"] == 3
+    assert report["ground_truth"]["source"].endswith("(category 'mass' alone)")
+    capsys.readouterr()
+    assert main([*argv, "--category", "calc"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no category named 'calc'" in err[0] and str(data) in err[0]
+
+
+def test_real_mias_masses_alone_equal_the_mass_conversion(
+    real_mias_coco: Path, tmp_path: Path
+) -> None:
+    from mammorcnn.data.convert import convert_dataset
+
+    src = json.loads(real_mias_coco.read_text())
+    three = tmp_path / "three.json"
+    types = ("mass", "architectural_distortion", "asymmetry")
+    with pytest.warns(UserWarning, match="mdb059"):
+        convert_dataset("mini-mias", REAL_MIAS, three, lesion_types=types)
+    gt3 = json.loads(three.read_text())
+    assert len(gt3["annotations"]) == 63  # 39 masses, 14 distortions, 10 asymmetries
+    gt, _ = one_category(gt3, [], "mass", str(three))
+    assert ground_truth_fingerprint(gt) == ground_truth_fingerprint(src)
+    flags = [(i["file_name"], i.get("has_other_findings")) for i in gt["images"]]
+    assert flags == [(i["file_name"], i.get("has_other_findings")) for i in src["images"]]
