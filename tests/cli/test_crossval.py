@@ -225,3 +225,43 @@ def test_folds_share_one_phantom_pretraining(cli, women: Path, tmp_path: Path) -
     again = cli(*args, "--members", 2)
     assert again.code == 0, again.err
     assert weights.stat().st_mtime_ns == made  # reused, not retrained
+
+
+def test_one_category_scored_per_fold_and_pooled(cli, women: Path, tmp_path: Path) -> None:
+    """A model of two classes, its masses scored alone (--category): each fold's and the
+    pooled figures are those of the masses' ground truth and marks, worked out again here;
+    results.json keep both classes."""
+    from mammorcnn.engine.metrics.category import one_category
+
+    coco = json.loads(women.read_text())
+    for ann in coco["annotations"][1::2]:  # every other lesion is a "distortion"
+        ann["category_id"] = 2
+    coco["categories"] = [*coco["categories"], {"id": 2, "name": "distortion"}]
+    data = women.parent / "two_classes.json"
+    data.write_text(json.dumps(coco))
+    n_masses = sum(a["category_id"] == 1 for a in coco["annotations"])
+    assert 0 < n_masses < len(coco["annotations"])
+    path = tiny_yaml(data, tmp_path)
+    args = ["crossval", path, "model.num_classes=2", "--data", data, "--folds", 2]
+    bad = cli(*args, "--out", tmp_path / "bad", "--category", "calc")
+    assert bad.code == 2 and "no category named 'calc'" in bad.err
+    assert not (tmp_path / "bad" / "fold0").exists()  # refused before any training
+    out = tmp_path / "cv"
+    result = cli(*args, "--out", out, "--device", "cpu", "--category", "mass")
+    assert result.code == 0, result.err
+    results = json.loads((out / "pooled" / "results.json").read_text())
+    assert {r["category_id"] for r in results} == {1, 2}  # both classes kept
+    gt, masses = one_category(coco, results, "mass", "two_classes.json")
+    expected = evaluate_predictions(gt, masses)["froc"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pooled"]["sensitivities"] == expected["sensitivities"]
+    pooled = json.loads((out / "pooled" / "report.json").read_text())
+    assert pooled["froc"]["n_lesions"] == n_masses
+    assert pooled["froc"]["n_predictions"] == len(masses) < len(results)
+    assert pooled["ground_truth"]["source"].endswith("(category 'mass' alone)")
+    fold_lesions = [
+        json.loads((out / f"fold{k}/test/report.json").read_text())["froc"]["n_lesions"]
+        for k in (0, 1)
+    ]
+    assert sum(fold_lesions) == n_masses
+    assert json.loads((out / "crossval.json").read_text())["category"] == "mass"

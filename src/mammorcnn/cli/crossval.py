@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="FROC hit rule: 'center' (default) or 'iou:T' (box IoU >= T)",
     )
     parser.add_argument(
+        "--category",
+        metavar="NAME",
+        help="score one category of a multi-class model alone (e.g. mass), per fold and "
+        "pooled; results.json keep every class (docs/evaluation.md, 'One category')",
+    )
+    parser.add_argument(
         "--fold",
         type=int,
         action="append",
@@ -148,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         overrides=tuple(overrides),
         hit_rule=args.hit_rule,
+        category=args.category,
     )
     options = DatasetRunOptions(
         device=args.device,

@@ -59,6 +59,7 @@ class CrossvalSettings:
     seed: int = 0  # seed of the assignment of women to folds
     overrides: tuple[str, ...] = ()  # dotted key=value overrides of the config
     hit_rule: str = "center"
+    category: str | None = None  # score this category alone (metrics/category.py)
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +69,7 @@ class CrossvalSettings:
             "seed": self.seed,
             "overrides": list(self.overrides),
             "hit_rule": self.hit_rule,
+            "category": self.category,
         }
 
 
@@ -162,7 +164,11 @@ def _train_fold(
     return Path(result.best)
 
 
-def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str, options) -> None:
+def _evaluate_fold(
+    weights: Path, test_json: Path, test_dir: Path, settings: CrossvalSettings, options
+) -> None:
+    """The fold's held-out women: every class's detections into results.json, the scores
+    (of ``settings.category`` alone when given) into report.json."""
     from mammorcnn.data.coco import load_coco
     from mammorcnn.engine.inference.dataset_run import predict_dataset
     from mammorcnn.engine.metrics import evaluate_predictions
@@ -171,17 +177,31 @@ def _evaluate_fold(weights: Path, test_json: Path, test_dir: Path, hit_rule: str
         return
     test_dir.mkdir(parents=True, exist_ok=True)
     results, _ = predict_dataset(weights, test_json, options, out_dir=test_dir)
-    gt = load_coco(test_json)
+    gt, scored = _scored(load_coco(test_json), results, settings.category, test_json)
     evaluate_predictions(
         gt,
-        results,
-        hit_rule,
+        scored,
+        settings.hit_rule,
         out_dir=test_dir,
-        gt_source=str(test_json),
+        gt_source=_source(test_json, settings.category),
         predictions_source=f"predictions of {weights}",
         scoring=_scoring([test_dir]),
     )
     _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
+
+
+def _scored(
+    gt: dict, results: list[dict], category: str | None, source: Path | str
+) -> tuple[dict, list[dict]]:
+    """The ground truth and detections that are scored: one category's alone when given."""
+    from mammorcnn.engine.metrics.category import one_category
+
+    return (gt, results) if category is None else one_category(gt, results, category, str(source))
+
+
+def _source(data: Path | str, category: str | None) -> str:
+    """The ground truth's name in reports, saying when one category is scored alone."""
+    return str(data) if category is None else f"{data} (category {category!r} alone)"
 
 
 def _scoring(test_dirs: list[Path]) -> dict | None:
@@ -256,6 +276,10 @@ def run_crossval(
     out_dir = Path(out_dir)
     options = options or DatasetRunOptions()
     _check_state(out_dir, settings)
+    if settings.category is not None:  # an unknown name stops before hours of training
+        from mammorcnn.engine.metrics.category import category_id_named
+
+        category_id_named(load_coco(settings.data), settings.category, settings.data)
     fold_files = write_folds(Path(settings.data), settings.folds, settings.seed, out_dir / "folds")
     bad = sorted(set(only or []) - set(range(settings.folds)))
     if bad:
@@ -283,7 +307,7 @@ def run_crossval(
                 for m, extra in enumerate(member_overrides)
             ]
             fold_options = replace(options, ensemble=[str(w) for w in weights[1:]])
-            _evaluate_fold(weights[0], test_json, test_dir, settings.hit_rule, fold_options)
+            _evaluate_fold(weights[0], test_json, test_dir, settings, fold_options)
         if not (test_dir / RESULTS_FILE).is_file():
             continue
         reports.append(json.loads((test_dir / "report.json").read_text()))
@@ -291,26 +315,26 @@ def run_crossval(
     if len(reports) < settings.folds:
         log.info("%d of %d folds evaluated; the pooled report waits", len(reports), settings.folds)
         return None
-    gt = load_coco(settings.data)
+    gt, scored = _scored(load_coco(settings.data), pooled_results, settings.category, settings.data)
     pooled = evaluate_predictions(
         gt,
-        pooled_results,
+        scored,
         settings.hit_rule,
         out_dir=pooled_dir,
-        gt_source=settings.data,
+        gt_source=_source(settings.data, settings.category),
         predictions_source="the folds' predictions",
         per_image=True,
         scoring=_scoring([out_dir / f"fold{k}" / f"test{suffix}" for k in range(settings.folds)]),
     )
     rule = HitRule.parse(settings.hit_rule)
-    add_other_findings_froc(pooled, gt, pooled_results, rule, pooled_dir)
-    _write_json(pooled_dir / RESULTS_FILE, pooled_results)
+    add_other_findings_froc(pooled, gt, scored, rule, pooled_dir)
+    _write_json(pooled_dir / RESULTS_FILE, pooled_results)  # every class, as the folds wrote
     if review_page:  # every woman's images with their hits, misses and false positives
         from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
         sources = [("config", settings.config), ("data", settings.data), ("folds", settings.folds)]
         data_dir = Path(settings.data).parent
-        write_evaluation_page(pooled_dir, pooled, gt, pooled_results, data_dir, sources)
+        write_evaluation_page(pooled_dir, pooled, gt, scored, data_dir, sources)
     summary = summarise(reports, pooled)
     _write_json(out_dir / SUMMARY_FILE.replace(".json", f"{suffix}.json"), summary)
     markdown = format_summary_markdown(summary, title=f"`{out_dir.name}`{suffix}")
