@@ -172,36 +172,25 @@ def _evaluate_fold(
     from mammorcnn.data.coco import load_coco
     from mammorcnn.engine.inference.dataset_run import predict_dataset
     from mammorcnn.engine.metrics import evaluate_predictions
+    from mammorcnn.engine.metrics.category import scored_part
 
     if (test_dir / "report.json").is_file() and (test_dir / RESULTS_FILE).is_file():
         return
     test_dir.mkdir(parents=True, exist_ok=True)
     results, _ = predict_dataset(weights, test_json, options, out_dir=test_dir)
-    gt, scored = _scored(load_coco(test_json), results, settings.category, test_json)
+    gt, scored, source = scored_part(
+        load_coco(test_json), results, settings.category, str(test_json)
+    )
     evaluate_predictions(
         gt,
         scored,
         settings.hit_rule,
         out_dir=test_dir,
-        gt_source=_source(test_json, settings.category),
+        gt_source=source,
         predictions_source=f"predictions of {weights}",
         scoring=_scoring([test_dir]),
     )
     _write_json(test_dir / RESULTS_FILE, results)  # last: marks the fold as evaluated
-
-
-def _scored(
-    gt: dict, results: list[dict], category: str | None, source: Path | str
-) -> tuple[dict, list[dict]]:
-    """The ground truth and detections that are scored: one category's alone when given."""
-    from mammorcnn.engine.metrics.category import one_category
-
-    return (gt, results) if category is None else one_category(gt, results, category, str(source))
-
-
-def _source(data: Path | str, category: str | None) -> str:
-    """The ground truth's name in reports, saying when one category is scored alone."""
-    return str(data) if category is None else f"{data} (category {category!r} alone)"
 
 
 def _scoring(test_dirs: list[Path]) -> dict | None:
@@ -271,14 +260,13 @@ def run_crossval(
     from mammorcnn.data.coco import load_coco
     from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
+    from mammorcnn.engine.metrics.category import category_id_named, scored_part
     from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
 
     out_dir = Path(out_dir)
     options = options or DatasetRunOptions()
     _check_state(out_dir, settings)
     if settings.category is not None:  # an unknown name stops before hours of training
-        from mammorcnn.engine.metrics.category import category_id_named
-
         category_id_named(load_coco(settings.data), settings.category, settings.data)
     fold_files = write_folds(Path(settings.data), settings.folds, settings.seed, out_dir / "folds")
     bad = sorted(set(only or []) - set(range(settings.folds)))
@@ -315,13 +303,15 @@ def run_crossval(
     if len(reports) < settings.folds:
         log.info("%d of %d folds evaluated; the pooled report waits", len(reports), settings.folds)
         return None
-    gt, scored = _scored(load_coco(settings.data), pooled_results, settings.category, settings.data)
+    gt, scored, source = scored_part(
+        load_coco(settings.data), pooled_results, settings.category, settings.data
+    )
     pooled = evaluate_predictions(
         gt,
         scored,
         settings.hit_rule,
         out_dir=pooled_dir,
-        gt_source=_source(settings.data, settings.category),
+        gt_source=source,
         predictions_source="the folds' predictions",
         per_image=True,
         scoring=_scoring([out_dir / f"fold{k}" / f"test{suffix}" for k in range(settings.folds)]),

@@ -61,7 +61,7 @@ def evaluate_dataset(
     from mammorcnn.engine.inference.predictions_file import FILE_NAME as PREDICTIONS_FILE
     from mammorcnn.engine.inference.predictions_file import read_results
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
-    from mammorcnn.engine.metrics.category import category_id_named, one_category
+    from mammorcnn.engine.metrics.category import category_id_named, scored_part
     from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
     from mammorcnn.engine.outputs import write_json
 
@@ -98,10 +98,7 @@ def evaluate_dataset(
             raise ConfigError(f"{data}: every image was skipped; nothing to evaluate")
         if out is not None:
             write_json(skipped, out / SKIPPED_FILE, indent=1)
-    gt_source = str(data)
-    if category is not None:
-        gt, results = one_category(gt, results, category, gt_source)
-        gt_source = f"{data} (category {category!r} alone)"
+    gt, results, gt_source = scored_part(gt, results, category, str(data))
     report = evaluate_predictions(
         gt,
         results,

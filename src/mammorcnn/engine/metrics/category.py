@@ -54,6 +54,17 @@ def one_category(
     return gt, kept
 
 
+def scored_part(
+    gt_coco: dict, predictions: Sequence[dict], name: str | None, source: str
+) -> tuple[dict, list[dict], str]:
+    """(ground truth, predictions, its name in reports) of what is scored: everything when
+    ``name`` is None, else the category called ``name`` alone (the name says so)."""
+    if name is None:
+        return gt_coco, list(predictions), source
+    gt, kept = one_category(gt_coco, predictions, name, source)
+    return gt, kept, f"{source} (category {name!r} alone)"
+
+
 def _with_other_findings(image: dict, found: list[str] | None) -> dict:
     """``image`` with ``found`` added to its has_other_findings list (convert's form)."""
     if not found:
