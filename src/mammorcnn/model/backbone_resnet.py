@@ -50,10 +50,14 @@ def build_resnet_fpn(
     out_channels: int = 256,
     in_channels: int = 1,
     fpn_norm: str | None = None,
+    zero_init_residual: bool = False,
 ) -> PyramidBackbone:
     """A torchvision ResNet whose conv1 takes ``in_channels`` (the film, and the other breast
-    when 2), wrapped in an FPN (P2..P6) whose convs are followed by ``fpn_norm`` if given."""
-    body = _RESNETS[name](weights=None, norm_layer=NORM_LAYERS[norm])
+    when 2), wrapped in an FPN (P2..P6) whose convs are followed by ``fpn_norm`` if given;
+    ``zero_init_residual`` starts each residual block as the identity (torchvision's option)."""
+    body = _RESNETS[name](
+        weights=None, norm_layer=NORM_LAYERS[norm], zero_init_residual=zero_init_residual
+    )
     body.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     nn.init.kaiming_normal_(body.conv1.weight, mode="fan_out", nonlinearity="relu")
     freeze_stages(body, trainable_layers)

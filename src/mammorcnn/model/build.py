@@ -33,7 +33,15 @@ def build_backbone(config: ModelConfig) -> nn.Module:
     b = config.backbone
     norm, trainable = config.backbone_training()
     if b.name in RESNET_NAMES:
-        return build_resnet_fpn(b.name, norm, trainable, b.fpn_channels, b.in_channels, b.fpn_norm)
+        return build_resnet_fpn(
+            b.name,
+            norm,
+            trainable,
+            b.fpn_channels,
+            b.in_channels,
+            b.fpn_norm,
+            b.zero_init_residual,
+        )
     from mammorcnn.model.backbone_transformer import build_transformer_fpn
 
     return build_transformer_fpn(b)

@@ -76,6 +76,11 @@ class BackboneConfig:
     # 32 groups, as He, Girshick and Dollar (2019) used in the FPN and heads to train Mask R-CNN
     # from scratch. "gn" needs fpn_channels divisible by 32.
     fpn_norm: HeadNorm | None = None
+    # Start every ResNet residual block as the identity: the last norm layer of its residual
+    # branch starts with weight 0 (torchvision's zero_init_residual; Goyal et al. 2017, He et
+    # al., "Bag of Tricks", 2019), which eases training from random weights. Loaded weights
+    # (imagenet, a file, model.init_checkpoint) replace it. ResNets only.
+    zero_init_residual: bool = False
     # timm model for vit/deit/swin; None picks a ResNet-50-sized default for the name
     # (vit_small_patch16_224, deit_small_patch16_224, swin_tiny_patch4_window7_224).
     timm_model: str | None = None
@@ -104,6 +109,8 @@ class BackboneConfig:
                 "model.backbone.fpn_norm: only for ResNet backbones (the transformers' "
                 "pyramid has its own LayerNorm)"
             )
+        if self.zero_init_residual and self.name not in RESNET_NAMES:
+            raise ConfigError("model.backbone.zero_init_residual: only for ResNet backbones")
         if self.in_channels not in (1, 2):
             raise ConfigError(
                 "model.backbone.in_channels: 1 (the film) or 2 (the film and the other "
