@@ -16,8 +16,7 @@ from mammorcnn.engine.metrics.category import one_category
 from mammorcnn.engine.report.review import ground_truth_fingerprint
 from mammorcnn.errors import ConfigError
 
-#: the real mini-MIAS folder, as tests/conftest.py finds it (the fixture skips without it)
-REAL_MIAS = Path(__file__).resolve().parents[4] / "shared" / "data" / "mini-mias-dev"
+from ...conftest import REAL_MIAS
 
 
 def _square(x: float, y: float, s: float) -> list[list[float]]:
