@@ -9,7 +9,8 @@ they can be made again from any crossval folder (no image is read or copied):
 
 It reads POOLED/per_image.json (the pooled operating point at 1 FP/image) and POOLED/results.json
 (the pooled detections), CV_DIR/folds/foldK_test.json (which fold held each image) and
-CV_DIR/crossval.json (the data file), and prints Markdown.
+CV_DIR/crossval.json (the data file and, for a run with ``--category``, the category scored),
+and prints Markdown.
 """
 
 from __future__ import annotations
@@ -107,17 +108,23 @@ def main() -> None:
 def top_edge_false_positives(cv_dir: Path, pooled_dir: Path, threshold: float) -> str:
     """How many false positives at the operating point lie in the top tenth of the film,
     where MIAS's MLO views show the pectoral muscle and film labels (a false positive: a
-    detection whose box centre lies in no mass's circle)."""
-    data = json.loads((cv_dir / "crossval.json").read_text())["data"]
-    coco = json.loads(Path(data).read_text())
+    detection whose box centre lies in no mass's circle). A crossval run with ``--category``
+    keeps every class's detections in results.json; only that category's are counted, against
+    that category's lesions, as its FROC was."""
+    state = json.loads((cv_dir / "crossval.json").read_text())
+    coco = json.loads(Path(state["data"]).read_text())
+    category = state.get("category")
+    wanted = {c["id"] for c in coco["categories"] if category in (None, c["name"])}
     heights = {image["id"]: image["height"] for image in coco["images"]}
     circles = defaultdict(list)
     for a in coco["annotations"]:
+        if a["category_id"] not in wanted:
+            continue
         x, y, w, h = a["bbox"]
         circles[a["image_id"]].append((x + w / 2, y + h / 2, w / 2))
     n_fp = n_top = 0
     for r in json.loads((pooled_dir / "results.json").read_text()):
-        if r["score"] < threshold:
+        if r["score"] < threshold or r["category_id"] not in wanted:
             continue
         x, y, w, h = r["bbox"]
         cx, cy = x + w / 2, y + h / 2
