@@ -105,12 +105,14 @@ def make_checkpoint(
     image_size: int = IMAGE_SIZE,
     metadata_classes: int | None = None,
     test_time_flip: bool = False,
+    class_names: list[str] | None = None,
 ) -> Path:
     """An untrained tiny checkpoint with valid metadata.
 
     ``force``: the class-1 logit and the mask logits are made huge, so every proposal becomes
     a detection of score 1 with a mask filling its box (known detections without training).
     ``metadata_classes``: claim another class count in the metadata than the tensors have.
+    ``class_names``: the classes' names (default "mass" for one class, else class1, class2...).
     """
     from mammorcnn.config import config_from_dict
     from mammorcnn.engine.checkpoint import save_weights
@@ -133,12 +135,10 @@ def make_checkpoint(
             logits.weight.zero_()
             logits.bias.fill_(10.0)
     n_meta = metadata_classes or num_classes
-    names = [f"class{i + 1}" for i in range(n_meta)]
+    names = [f"class{i + 1}" for i in range(n_meta)] if n_meta > 1 else ["mass"]
     config.model.num_classes = n_meta
     config.model.box_head.test_time_flip = test_time_flip
-    metadata = weights_metadata(
-        config, names if n_meta > 1 else ["mass"], list(range(1, n_meta + 1))
-    )
+    metadata = weights_metadata(config, class_names or names, list(range(1, n_meta + 1)))
     save_weights(path, model.state_dict(), metadata)
     return path
 

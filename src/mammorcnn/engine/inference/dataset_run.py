@@ -7,10 +7,14 @@ batching, and masks mapped to full resolution a few detections at a time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mammorcnn.errors import CheckpointError, ConfigError
+from mammorcnn.engine.inference.class_match import file_category_of_labels, scored_detections
+from mammorcnn.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # Masks of this many detections are mapped to full resolution at a time: a 4560x2864 boolean
 # mask is 13 MB, so evaluating 100 detections per image stays within ~200 MB.
@@ -191,15 +195,15 @@ def predict_dataset(
     # The checkpoint's preprocessing always decides how the images are prepared.
     config = DataConfig(preprocess=loaded.preprocess, cache_dir=opts.cache_dir)
     dataset = CocoMammoDataset(gt_path, config, train=False)
-    if dataset.category_ids != loaded.category_ids:
-        raise CheckpointError(
-            loaded.path,
-            f"the model's classes {loaded.categories} differ from the categories of "
-            f"{gt_path}: {[{'id': c['id'], 'name': c['name']} for c in dataset.categories]}",
-        )
+    labels = file_category_of_labels(
+        loaded.class_names, loaded.category_ids, dataset.categories, loaded.path, gt_path
+    )
+    unscored = [n for k, n in enumerate(loaded.class_names, 1) if k not in labels]
+    if unscored:
+        log.info("%s has no category %s: those classes' detections are not scored",
+                 gt_path, ", ".join(map(repr, unscored)))  # fmt: skip
     skipped = dataset.prepare(skip_bad=True) if opts.skip_bad else []
     predictor = predictor_for(loaded, opts)
-    labels = {k + 1: cid for k, cid in enumerate(loaded.category_ids)}
     results, images, records = [], [], {}
     starts = range(0, len(dataset), opts.batch_size)
     for start in tqdm(starts, desc="evaluate", disable=None if progress is None else not progress):
@@ -207,6 +211,8 @@ def predict_dataset(
         items = [predictor.prepare_item(dataset, i) for i in indices]
         for index, item, output in zip(indices, items, predictor.run(items)):
             info = dataset.image_info(index)
+            if unscored:
+                output = scored_detections(output, labels)
             n = len(output["scores"])
             for first in range(0, n, MASK_CHUNK):
                 det = to_original(slice_output(output, first, first + MASK_CHUNK), item.record)
@@ -223,5 +229,11 @@ def predict_dataset(
         results = suppress_results(results, infos, records, weight, radius)
     if out_dir is not None:
         settings = run_settings(opts, predictor)
-        write_predictions(Path(out_dir) / FILE_NAME, images, results, loaded, settings)
+        if unscored:
+            settings["unscored_classes"] = unscored
+        # paired by name, the results carry the file's ids (class_match.py)
+        by_name = dataset.category_ids != loaded.category_ids
+        categories = [{"id": c["id"], "name": c["name"]} for c in dataset.categories]
+        categories = categories if by_name else None
+        write_predictions(Path(out_dir) / FILE_NAME, images, results, loaded, settings, categories)
     return results, skipped

@@ -55,8 +55,10 @@ def write_predictions(
     results: Sequence[dict],
     loaded: LoadedModel,
     settings: dict[str, Any],
+    categories: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write the predictions file atomically (strict JSON)."""
+    """Write the predictions file atomically (strict JSON). ``categories``: those of the
+    results when they are a scored file's rather than the model's (inference/class_match.py)."""
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -68,7 +70,7 @@ def write_predictions(
             "image_size": loaded.preprocess.image_size,
         },
         "settings": settings,
-        "categories": loaded.categories,
+        "categories": loaded.categories if categories is None else categories,
         "images": list(images),
         "results": list(results),
     }
