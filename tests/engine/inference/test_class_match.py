@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mammorcnn.engine.inference.class_match import file_category_of_labels, scored_detections
+from mammorcnn.engine.inference.class_match import paired_categories, scored_detections
 from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, predict_dataset
-from mammorcnn.errors import CheckpointError
+from mammorcnn.engine.inference.predictions_file import read_results
+from mammorcnn.errors import AnnotationError, CheckpointError
 
 from ..conftest import make_checkpoint
 
@@ -19,8 +20,8 @@ CPU = DatasetRunOptions(device="cpu")
 
 
 def pair(file_categories: list[dict], names: list[str] = THREE) -> dict[int, int]:
-    ids = list(range(1, len(names) + 1))
-    return file_category_of_labels(names, ids, file_categories, Path("w"), Path("f.json"))
+    model = [{"id": i, "name": name} for i, name in enumerate(names, 1)]
+    return paired_categories(model, file_categories, Path("w"), Path("f.json"))
 
 
 def test_same_ids_pair_as_they_always_have() -> None:
@@ -99,3 +100,14 @@ def test_two_class_model_on_a_mass_only_file(phantoms: Path, tmp_path: Path) -> 
     assert [i["n_detections"] for i in written["images"]] == [
         sum(r["image_id"] == i["id"] for r in masses) for i in written["images"]
     ]
+    # the three-class run's own predictions file, scored on the mass file, pairs the same way
+    predict_dataset(weights, both_file, CPU, out_dir=tmp_path / "both", progress=False)
+    mass_coco = json.loads(mass_file.read_text())
+    saved = read_results(tmp_path / "both" / "predictions.json", mass_coco, mass_file)
+    assert saved == masses
+    # the same ids are scored by id, as before (every class kept, for the evaluator to judge)
+    both_coco = json.loads(both_file.read_text())
+    assert read_results(tmp_path / "both" / "predictions.json", both_coco, both_file) == both
+    other = with_categories(phantoms, tmp_path / "o.json", [{"id": 3, "name": "asymmetry"}], 3)
+    with pytest.raises(AnnotationError, match="no class of the model is named 'asymmetry'"):
+        read_results(tmp_path / "both" / "predictions.json", json.loads(other.read_text()), other)

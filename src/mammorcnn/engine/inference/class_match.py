@@ -7,7 +7,8 @@ model's, the ids decide (as they always have). Otherwise the names decide: every
 the file must be one of the model's classes, named alike; the model's other classes are not
 scored and their detections are dropped, as ``evaluate --category`` drops them. Anything else
 is refused, naming both sides, since scoring a model against classes it never learned would
-only produce wrong figures.
+only produce wrong figures. The same pairing serves a model's weights (`predict_dataset`) and
+a predictions file it wrote (`read_results`), whose ``categories`` are the model's.
 """
 
 from __future__ import annotations
@@ -19,30 +20,33 @@ from typing import Any
 
 import torch
 
-from mammorcnn.errors import CheckpointError
+from mammorcnn.errors import CheckpointError, InputError
 
 
-def file_category_of_labels(
-    class_names: list[str],
-    category_ids: list[int],
+def paired_categories(
+    model_categories: list[dict[str, Any]],
     file_categories: list[dict[str, Any]],
-    weights: Path,
+    model_source: Path,
     gt_path: Path,
+    error: type[InputError] = CheckpointError,
 ) -> dict[int, int]:
-    """Model label (1..C) -> the file's category id, for the labels the file scores; a
-    label missing from the result is one of the model's classes the file does not have."""
-    file_ids = [c["id"] for c in file_categories]
-    if file_ids == list(category_ids):
-        return {k + 1: cid for k, cid in enumerate(category_ids)}
+    """The model's category id -> the file's, for the categories the file scores; a model
+    category missing from the result is one the file does not have. ``error`` names
+    ``model_source`` (CheckpointError for weights, AnnotationError for a predictions file)."""
+    model_ids = [c.get("id") for c in model_categories]
+    file_ids = [c.get("id") for c in file_categories]
+    if file_ids == model_ids:
+        return {i: i for i in model_ids}
+    model_names = [c.get("name") for c in model_categories]
     file_names = [c.get("name") for c in file_categories]
-    label_of = {name: k + 1 for k, name in enumerate(class_names)}
-    unmatched = [name for name in file_names if name not in label_of]
+    id_of = dict(zip(model_names, model_ids))
+    unmatched = [name for name in file_names if name not in id_of]
     repeated = [
-        n for names in (class_names, file_names) for n, k in Counter(names).items() if k > 1
+        n for names in (model_names, file_names) for n, k in Counter(names).items() if k > 1
     ]
     if unmatched or repeated or not file_categories:
-        model = [{"id": i, "name": n} for i, n in zip(category_ids, class_names)]
-        found = [{"id": c["id"], "name": c.get("name")} for c in file_categories]
+        model = [{"id": c.get("id"), "name": c.get("name")} for c in model_categories]
+        found = [{"id": c.get("id"), "name": c.get("name")} for c in file_categories]
         why = (
             f"no class of the model is named {unmatched[0]!r}"
             if unmatched
@@ -50,12 +54,12 @@ def file_category_of_labels(
             if repeated
             else "the file has no category"
         )
-        raise CheckpointError(
-            weights,
+        raise error(
+            model_source,
             f"the model's classes {model} differ from the categories of {gt_path}: {found} "
             f"({why}; the file's categories must be the model's ids or some of its class names)",
         )
-    return {label_of[c["name"]]: c["id"] for c in file_categories}
+    return {id_of[c["name"]]: c["id"] for c in file_categories}
 
 
 def scored_detections(output: dict[str, torch.Tensor], labels: Mapping[int, int]) -> dict:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mammorcnn.engine.inference.class_match import file_category_of_labels, scored_detections
+from mammorcnn.engine.inference.class_match import paired_categories, scored_detections
 from mammorcnn.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -195,9 +195,8 @@ def predict_dataset(
     # The checkpoint's preprocessing always decides how the images are prepared.
     config = DataConfig(preprocess=loaded.preprocess, cache_dir=opts.cache_dir)
     dataset = CocoMammoDataset(gt_path, config, train=False)
-    labels = file_category_of_labels(
-        loaded.class_names, loaded.category_ids, dataset.categories, loaded.path, gt_path
-    )
+    pairs = paired_categories(loaded.categories, dataset.categories, loaded.path, gt_path)
+    labels = {k: pairs[cid] for k, cid in enumerate(loaded.category_ids, 1) if cid in pairs}
     unscored = [n for k, n in enumerate(loaded.class_names, 1) if k not in labels]
     if unscored:
         log.info("%s has no category %s: those classes' detections are not scored",

@@ -110,6 +110,21 @@ def _by_file(path: Path, data: dict, gt: dict, gt_root: Path) -> dict[int, int]:
     return mapping
 
 
+def _category_pairs(path: Path, data: dict, gt: dict, gt_path: Path) -> dict[int, int] | None:
+    """The predictions file's category id -> the ground truth's, or None where the ids are
+    the same (or the file lists no categories: scored by id, as COCO results are). Other ids
+    pair by name and the model's other classes are dropped: a model of several finding types
+    scored on a file of fewer (inference/class_match.py)."""
+    categories, gt_categories = data.get("categories"), gt.get("categories") or []
+    if not isinstance(categories, list) or not all(isinstance(c, dict) for c in categories):
+        return None
+    if [c.get("id") for c in categories] == [c.get("id") for c in gt_categories]:
+        return None
+    from mammorcnn.engine.inference.class_match import paired_categories
+
+    return paired_categories(categories, gt_categories, path, gt_path, AnnotationError)
+
+
 def read_results(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> list[dict]:
     """COCO results from bare lists, or from predictions files (ids mapped by file).
 
@@ -137,6 +152,7 @@ def read_results(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> list[
         if not isinstance(results, list) or not isinstance(images, list):
             raise AnnotationError(path, "'results' and 'images' must be lists")
         mapping = _by_file(path, data, gt, Path(gt_path).parent)
+        pairs = _category_pairs(path, data, gt, gt_path)
         for gt_id in mapping.values():
             if predicted_by.get(gt_id, path) != path:
                 raise AnnotationError(
@@ -148,6 +164,10 @@ def read_results(paths: Path | Sequence[Path], gt: dict, gt_path: Path) -> list[
             image_id = entry.get("image_id") if isinstance(entry, dict) else None
             if not isinstance(image_id, int) or image_id not in mapping:
                 raise AnnotationError(path, f"results[{i}]: image_id {image_id!r} not in 'images'")
+            if pairs is not None:  # paired by name; the model's other classes are not scored
+                if entry.get("category_id") not in pairs:
+                    continue
+                entry = {**entry, "category_id": pairs[entry["category_id"]]}
             out.append({**entry, "image_id": mapping[image_id]})
     if predicted_by:
         missing = sorted({img["id"] for img in gt["images"]} - set(predicted_by))
