@@ -42,6 +42,7 @@ def test_a_file_of_fewer_categories_pairs_by_name() -> None:
         ([{"id": 4, "name": "mass"}, {"id": 5, "name": "mass"}], THREE, "names repeat"),
         ([{"id": 4, "name": "mass"}], ["mass", "mass"], "names repeat"),
         ([], THREE, "the file has no category"),
+        ([{"id": 4, "name": ["mass"]}], THREE, "no class of the model is named None"),
     ],
 )
 def test_refused_with_both_sides_named(categories: list, names: list, why: str) -> None:

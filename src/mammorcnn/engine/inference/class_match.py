@@ -37,10 +37,10 @@ def paired_categories(
     file_ids = [c.get("id") for c in file_categories]
     if file_ids == model_ids:
         return {i: i for i in model_ids}
-    model_names = [c.get("name") for c in model_categories]
-    file_names = [c.get("name") for c in file_categories]
+    model_names = [_name(c) for c in model_categories]
+    file_names = [_name(c) for c in file_categories]
     id_of = dict(zip(model_names, model_ids))
-    unmatched = [name for name in file_names if name not in id_of]
+    unmatched = [name for name in file_names if name is None or name not in id_of]
     repeated = [
         n for names in (model_names, file_names) for n, k in Counter(names).items() if k > 1
     ]
@@ -60,6 +60,13 @@ def paired_categories(
             f"({why}; the file's categories must be the model's ids or some of its class names)",
         )
     return {id_of[c["name"]]: c["id"] for c in file_categories}
+
+
+def _name(category: dict[str, Any]) -> str | None:
+    """A category's name; None for a missing or non-string one (from a malformed file),
+    which pairs with nothing."""
+    name = category.get("name")
+    return name if isinstance(name, str) else None
 
 
 def scored_detections(output: dict[str, torch.Tensor], labels: Mapping[int, int]) -> dict:
