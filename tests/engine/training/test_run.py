@@ -83,10 +83,11 @@ def test_run_training_config_errors(phantoms: Path, tmp_path: Path) -> None:
     base = overrides(phantoms, tmp_path)
     with pytest.raises(ConfigError, match="train.train_annotations is not set"):
         run_training(load_config(None, [*base, "train.train_annotations=null"]), tmp_path / "a")
-    with pytest.raises(
-        ConfigError, match="model.num_classes=2 but the training annotations have 1"
-    ):
+    with pytest.raises(ConfigError) as mismatch:
         run_training(load_config(None, [*base, "model.num_classes=2"]), tmp_path / "b")
+    message = str(mismatch.value)
+    assert message.startswith(f"{phantoms}: model.num_classes=2 but the training annotations")
+    assert "have 1 category (mass); set model.num_classes=1 or convert" in message
     with pytest.raises(ConfigError, match="no such file"):
         load_run_config(tmp_path / "nothing")
 

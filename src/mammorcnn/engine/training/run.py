@@ -96,9 +96,15 @@ def _classes(train_set: Dataset, config: Config) -> tuple[list[str], list[int]]:
         n = config.model.num_classes
         return [f"class{i + 1}" for i in range(n)], list(range(1, n + 1))
     if len(categories) != config.model.num_classes:
+        # The mini-MIAS recipe trains three finding types, so a mass-only file is the likely
+        # mismatch: say both ways out (docs/training.md, "Finding types as classes").
         raise ConfigError(
-            f"model.num_classes={config.model.num_classes} but the training annotations have "
-            f"{len(categories)} categories ({', '.join(c['name'] for c in categories)})"
+            f"{config.train.train_annotations}: model.num_classes={config.model.num_classes} "
+            f"but the training annotations have {len(categories)} "
+            f"{'category' if len(categories) == 1 else 'categories'} "
+            f"({', '.join(c['name'] for c in categories)}); set "
+            f"model.num_classes={len(categories)} or convert with the finding types the "
+            "config expects (--lesion-types)"
         )
     return [c["name"] for c in categories], [c["id"] for c in categories]
 
