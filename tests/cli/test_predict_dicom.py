@@ -122,3 +122,36 @@ def test_dicom_a_seg_cannot_reference(cli, forced_weights: Path, real_dicom: Pat
     assert skipped["kind"] == "seg" and "missing SOPInstanceUID" in skipped["problem"]
     (entry,) = json.loads((tmp_path / "skip" / "predictions.json").read_text())["images"]
     assert entry["outputs"]["seg"] is None and entry["outputs"]["mask"] == "no_uid_mask.png"
+
+
+def test_a_model_of_several_finding_types_names_and_codes_each_segment(
+    cli, real_dicom: Path, tmp_path: Path
+):
+    """Two forced classes tie on every proposal, so both types are detected: each SEG segment
+    carries its detection's class (label and SNOMED code), never 'Mass' for a distortion."""
+    from ..conftest import make_checkpoint
+
+    names = ["mass", "architectural_distortion"]
+    weights = make_checkpoint(tmp_path / "two.safetensors", 2, force=True, class_names=names)
+    out = tmp_path / "out"
+    result = cli("predict", "--weights", weights, real_dicom, "--out", out, "--device", "cpu",
+                 "--max-detections", "4", "--score-threshold", "0.1")  # fmt: skip
+    assert result.code == 0, result.err
+    pred = json.loads((out / "predictions.json").read_text())
+    (entry,) = pred["images"]
+    category = {c["id"]: c["name"] for c in pred["categories"]}
+    kinds = [category[r["category_id"]] for r in pred["results"]]
+    assert set(kinds) == set(names)
+    seg = pydicom.dcmread(out / entry["outputs"]["seg"])
+    codes = {"mass": "4147007", "architectural_distortion": "129792006"}
+    words = {"mass": "Mass", "architectural_distortion": "Architectural distortion"}
+    assert len(seg.SegmentSequence) == len(kinds)
+    for segment in seg.SegmentSequence:
+        word, number = segment.SegmentLabel.split(" (score")[0].rsplit(" ", 1)
+        kind = kinds[int(number) - 1]
+        assert word == words[kind]
+        assert segment.SegmentedPropertyTypeCodeSequence[0].CodeValue == codes[kind]
+    assert seg.SeriesDescription == "mammorcnn finding segmentation"
+    page = (out / "index.html").read_text()
+    counts = {k: kinds.count(k) for k in names}
+    assert f"{counts['architectural_distortion']} architectural distortion, {counts['mass']} mass" in page

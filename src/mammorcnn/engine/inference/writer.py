@@ -38,6 +38,7 @@ class ImageWriter:
         self.seg = seg
         self.overlay = overlay
         self.category_ids = {k + 1: cid for k, cid in enumerate(loaded.category_ids)}
+        self.class_names = list(loaded.class_names)
         self.images: list[dict[str, Any]] = []
         self.results: list[dict[str, Any]] = []
 
@@ -61,8 +62,9 @@ class ImageWriter:
 
                 try:
                     path = write_dicom_seg(
-                        item.source, det.masks, det.scores, self._path(name, "_seg.dcm")
-                    )
+                        item.source, det.masks, det.scores, self._path(name, "_seg.dcm"),
+                        class_names=[self.class_names[int(k) - 1] for k in det.labels],
+                    )  # fmt: skip
                     outputs["seg"] = None if path is None else path.name
                 except MammoError as error:
                     on_seg_error(error)
@@ -71,7 +73,10 @@ class ImageWriter:
             mask = label_mask(top, image_shape=item.record.original_shape)
             outputs["mask"] = write_mask_png(mask, self._path(name, "_mask.png")).name
             if self.overlay and item.pixels is not None:
-                path = write_overlay_png(item.pixels, det, self._path(name, "_overlay.png"))
+                names = self.class_names if len(self.class_names) > 1 else None
+                path = write_overlay_png(
+                    item.pixels, det, self._path(name, "_overlay.png"), class_names=names
+                )
                 outputs["overlay"] = path.name
         except OSError as error:  # disk full, permissions: an output problem, always fatal
             where = getattr(error, "filename", None) or self.out

@@ -1,4 +1,4 @@
-"""DICOM Segmentation (SEG) of the detected masses, referencing the source mammogram.
+"""DICOM Segmentation (SEG) of the detected findings, referencing the source mammogram.
 
 One segment per detection (rather than one 'Mass' segment for all): a viewer then lists each
 finding separately, with its score in the segment label, and a reader can hide a finding they
@@ -53,6 +53,34 @@ EMPTY_TAGS: tuple[str, ...] = (
 
 # SNOMED CT: "Morphologically abnormal structure" / "Mass", in the breast.
 MASS = Code("4147007", "SCT", "Mass")
+# The finding types `mammorcnn convert --lesion-types` names classes after, and their SNOMED CT
+# concepts (DICOM CID 6000-series breast findings), so a model of several types (the mini-MIAS
+# recipe's mass, distortion and asymmetry) never stores a distortion in the PACS as a mass.
+# Any other class name (benign/malignant, a COCO file's own names) is a "Lesion": the name
+# is still in the segment label, but no finding type is claimed for it.
+FINDING_CODES: dict[str, Code] = {
+    "mass": MASS,
+    "architectural_distortion": Code("129792006", "SCT", "Architectural distortion of breast"),
+    "asymmetry": Code("129790003", "SCT", "Asymmetric breast tissue"),
+    "calcification": Code("309587003", "SCT", "Calcification of breast"),
+}
+LESION = Code("52988006", "SCT", "Lesion")
+LABEL_CHARS = 64  # Segment Label is a DICOM LO
+
+
+def finding_code(name: str) -> Code:
+    """The SNOMED CT concept a segment of class ``name`` is stored as."""
+    return FINDING_CODES.get(name.strip().lower().replace(" ", "_"), LESION)
+
+
+def segment_label(name: str, number: int, score: float) -> str:
+    """A segment's label, 'Mass 3 (score 0.91)' or 'Architectural distortion 1 (score 0.55)':
+    the class name as a reader says it, cut to the 64 characters DICOM allows."""
+    words = name.strip().replace("_", " ") or "finding"
+    tail = f" {number} (score {score:.2f})"
+    return (words[0].upper() + words[1:])[: LABEL_CHARS - len(tail)] + tail
+
+
 ALGORITHM = hd.AlgorithmIdentificationSequence(
     name="mammorcnn", version=__version__, family=codes.cid7162.ArtificialIntelligence
 )
@@ -91,8 +119,12 @@ def write_dicom_seg(
     patient_identity: Literal["reference", "none"] = "reference",
     series_number: int = 9901,
     compress: bool | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> Path | None:
     """Write a SEG with one segment per detection; None (nothing written) if no mask is left.
+
+    ``class_names``: each detection's class name (None: every one a mass), which names and
+    codes its segment (`finding_code`).
 
     ``masks``: (K,H,W) or (K,1,H,W) bool or probabilities in the source's pixel grid.
     BINARY thresholds probabilities at ``threshold``; FRACTIONAL stores them (0..255 steps).
@@ -124,12 +156,16 @@ def write_dicom_seg(
         pixels = binary[kept]
     else:
         pixels = np.clip(arr[kept].astype(np.float32), 0.0, 1.0)
+    names = ["mass"] * len(arr) if class_names is None else [str(n) for n in class_names]
+    if len(names) != len(arr):
+        raise ValueError(f"{len(names)} class names for {len(arr)} detections")
+    only_masses = all(finding_code(names[k]) == MASS for k in kept)
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=i + 1,
-            segment_label=f"Mass {k + 1} (score {float(scores[k]):.2f})",
+            segment_label=segment_label(names[k], k + 1, float(scores[k])),
             segmented_property_category=codes.cid7150.MorphologicallyAbnormalStructure,
-            segmented_property_type=MASS,
+            segmented_property_type=finding_code(names[k]),
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=ALGORITHM,
             anatomic_regions=[codes.SCT.Breast],
@@ -152,9 +188,15 @@ def write_dicom_seg(
             manufacturer_model_name="mammorcnn Mask R-CNN",
             software_versions=__version__,
             device_serial_number="none",
-            series_description="mammorcnn mass segmentation",
+            series_description=(
+                "mammorcnn mass segmentation" if only_masses else "mammorcnn finding segmentation"
+            ),
             content_label="MAMMORCNN",
-            content_description="Automatic detection and segmentation of breast masses",
+            content_description=(
+                "Automatic detection and segmentation of breast masses"
+                if only_masses
+                else "Automatic detection and segmentation of breast findings"
+            ),
             max_fractional_value=255,
             transfer_syntax_uid=JPEG2000Lossless if compress else ExplicitVRLittleEndian,
         )

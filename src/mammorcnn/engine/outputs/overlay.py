@@ -10,7 +10,7 @@ keeps it fast on full-field images. Hand-written instead of skimage (not a depen
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,14 +169,25 @@ def draw_box_label(
         place_label(draw, box, text, colour, font, [] if taken is None else taken)
 
 
+def class_name(class_names: Sequence[str], label: int) -> str:
+    """Label k's class as a reader writes it ("architectural_distortion" -> "architectural
+    distortion"); a label outside the list shows as its number."""
+    if not 1 <= int(label) <= len(class_names):
+        return f"class {int(label)}"
+    return str(class_names[int(label) - 1]).replace("_", " ")
+
+
 def render_overlay(
     image: np.ndarray,
     detections: Mapping[str, Any] | Detections,
     max_side: int = 2048,
     score_threshold: float = 0.0,
     mask_threshold: float = 0.5,
+    class_names: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """uint8 RGB overlay (also usable for TensorBoard): contours, boxes and "k: score"."""
+    """uint8 RGB overlay (also usable for TensorBoard): contours, boxes and "k: score", or
+    "k class: score" with ``class_names`` (label k is ``class_names[k - 1]``), so that a model
+    of several finding types shows which one each mark is."""
     det = as_detections(detections)
     det = det.keep(det.scores >= score_threshold)
     rgb, sx, sy = display_canvas(image, max_side)
@@ -197,7 +208,8 @@ def render_overlay(
         draw_box_label(draw, boxes[k], "", PALETTE[int(k) % len(PALETTE)], font, width, out_w)
     taken: list[Rect] = []
     for k in order[::-1]:  # the best label first: it gets the usual place
-        text, colour = f"{k + 1}: {det.scores[k]:.2f}", PALETTE[int(k) % len(PALETTE)]
+        kind = "" if class_names is None else f" {class_name(class_names, det.labels[k])}"
+        text, colour = f"{k + 1}{kind}: {det.scores[k]:.2f}", PALETTE[int(k) % len(PALETTE)]
         place_label(draw, boxes[k], text, colour, font, taken)
     return np.asarray(canvas)
 
@@ -209,9 +221,10 @@ def write_overlay_png(
     max_side: int = 2048,
     score_threshold: float = 0.0,
     mask_threshold: float = 0.5,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
     """Render :func:`render_overlay` and write it as PNG, atomically."""
-    rgb = render_overlay(image, detections, max_side, score_threshold, mask_threshold)
+    rgb = render_overlay(image, detections, max_side, score_threshold, mask_threshold, class_names)
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG", compress_level=3)
     atomic_write_bytes(Path(path), buffer.getvalue())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def _thumbnail(out: Path, overlay: str | None, image_id: int) -> tuple[str, tupl
     return name, img.size
 
 
-def _figure(out: Path, entry: dict, view: str, best: float | None) -> str:
+def _figure(out: Path, entry: dict, view: str, best: float | None, kinds: str = "") -> str:
     thumb = _thumbnail(out, (entry.get("outputs") or {}).get("overlay"), entry["id"])
     if thumb is None:
         picture = "<p class='small'>no overlay written</p>"
@@ -94,8 +94,25 @@ def _figure(out: Path, entry: dict, view: str, best: float | None) -> str:
     return (
         f'<figure class="card">{picture}<figcaption><div class="name">'
         f"{esc(Path(entry.get('file') or '').name)}</div><div class='small'>{esc(view)} · "
-        f"{entry['n_detections']} detection(s), best {num(best, 2)}</div></figcaption></figure>"
+        f"{entry['n_detections']} detection(s), best {num(best, 2)}</div>"
+        + (f"<div class='small'>{esc(kinds)}</div>" if kinds else "")
+        + "</figcaption></figure>"
     )
+
+
+def _kinds(data: dict) -> dict[int, str]:
+    """Per image, how many detections of each class ("2 mass, 1 asymmetry"), for a model of
+    several classes; {} for one class, where the count above says it all."""
+    names = {c.get("id"): str(c.get("name")) for c in data.get("categories") or []}
+    if len(names) < 2:
+        return {}
+    counts: dict[int, Counter] = defaultdict(Counter)
+    for r in data.get("results", []):
+        counts[r["image_id"]][names.get(r.get("category_id"), str(r.get("category_id")))] += 1
+    return {
+        image: ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in sorted(c.items()))
+        for image, c in counts.items()
+    }
 
 
 def write_prediction_index(out_dir: Path, predictions_file: str = "predictions.json") -> Path:
@@ -105,6 +122,7 @@ def write_prediction_index(out_dir: Path, predictions_file: str = "predictions.j
     best: dict[int, float] = {}
     for r in data.get("results", []):
         best[r["image_id"]] = max(best.get(r["image_id"], float("-inf")), float(r["score"]))
+    kinds = _kinds(data)
     studies: dict[str, dict[str, list[tuple[str, dict]]]] = defaultdict(lambda: defaultdict(list))
     for entry in data.get("images", []):
         study, side, view = image_place(entry)
@@ -119,7 +137,9 @@ def write_prediction_index(out_dir: Path, predictions_file: str = "predictions.j
         rows = []
         for side, entries in sorted(sides.items(), key=lambda kv: (-top(kv[1]), kv[0])):
             entries.sort(key=lambda ve: (_VIEW_ORDER.get(ve[0], 2), ve[0]))
-            figures = "".join(_figure(out, e, v, best.get(e["id"])) for v, e in entries)
+            figures = "".join(
+                _figure(out, e, v, best.get(e["id"]), kinds.get(e["id"], "")) for v, e in entries
+            )
             rows.append(f"<h3>{esc({'L': 'left', 'R': 'right'}.get(side, 'side unknown'))}"
                         f" breast</h3><div class='row'>{figures}</div>")  # fmt: skip
         sections.append(f"<section><h2>study {esc(study)}</h2>{''.join(rows)}</section>")
