@@ -154,4 +154,7 @@ def test_a_model_of_several_finding_types_names_and_codes_each_segment(
     assert seg.SeriesDescription == "mammorcnn finding segmentation"
     page = (out / "index.html").read_text()
     counts = {k: kinds.count(k) for k in names}
-    assert f"{counts['architectural_distortion']} architectural distortion, {counts['mass']} mass" in page
+    assert (
+        f"{counts['architectural_distortion']} architectural distortion, {counts['mass']} mass"
+        in page
+    )
