@@ -16,6 +16,8 @@ from PIL import Image
 
 from mammorcnn.engine.inference import Predictor, load_trained_model
 
+from .conftest import make_checkpoint
+
 
 def test_predict_real_dicom_writes_original_geometry_and_seg(
     cli, forced_weights: Path, real_dicom: Path, tmp_path: Path
@@ -129,8 +131,6 @@ def test_a_model_of_several_finding_types_names_and_codes_each_segment(
 ):
     """Two forced classes tie on every proposal, so both types are detected: each SEG segment
     carries its detection's class (label and SNOMED code), never 'Mass' for a distortion."""
-    from ..conftest import make_checkpoint
-
     names = ["mass", "architectural_distortion"]
     weights = make_checkpoint(tmp_path / "two.safetensors", 2, force=True, class_names=names)
     out = tmp_path / "out"
