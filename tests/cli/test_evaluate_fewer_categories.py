@@ -33,3 +33,24 @@ def test_mass_and_calcification_model_on_the_mass_file(
     refused = cli("evaluate", "--weights", named_else, "--data", phantoms,
                   "--cache-dir", tmp_path / "cache")  # fmt: skip
     assert refused.code == 2 and "no class of the model is named 'mass'" in refused.err
+
+
+def test_a_file_of_several_categories_says_they_are_scored_together(
+    cli, phantoms: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    coco = json.loads(phantoms.read_text())
+    coco["categories"] = [*coco["categories"], {"id": 2, "name": "asymmetry"}]
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(coco))
+    box = coco["annotations"][0]["bbox"]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([{"image_id": coco["annotations"][0]["image_id"],
+                                    "category_id": 1, "bbox": box, "score": 0.9}]))  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        assert cli("evaluate", "--results", results, "--data", two).code == 0
+    assert "has 2 categories (mass, asymmetry): every category's" in caplog.text
+    assert "--category NAME scores one alone" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert cli("evaluate", "--results", results, "--data", two, "--category", "mass").code == 0
+    assert "scored together" not in caplog.text

@@ -9,6 +9,7 @@ findings, and in ``out`` report.json, the plots, skipped.json and the review pag
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pathlib import Path
 from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
 from mammorcnn.engine.inference.files_run import SKIPPED_FILE
 from mammorcnn.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,6 +81,14 @@ def evaluate_dataset(
     gt = load_coco(data)
     if category is not None:  # an unknown name stops before the model runs
         category_id_named(gt, category, str(data))
+    elif len(gt.get("categories") or []) > 1:
+        # FROC is class-agnostic: say so where a reader of a three-type file would expect masses.
+        names = ", ".join(str(c.get("name")) for c in gt["categories"])
+        logger.info(
+            "%s has %d categories (%s): every category's lesions and marks are scored "
+            "together; --category NAME scores one alone",
+            data, len(gt["categories"]), names,
+        )  # fmt: skip
     if out is not None:
         claim_output_folder(out, held, "evaluate")
     skipped: list[dict] = []
