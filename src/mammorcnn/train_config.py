@@ -203,7 +203,8 @@ class TrainConfig:
     log_every: int = 20
     # Write TensorBoard event files under RUN_DIR/tensorboard.
     tensorboard: bool = True
-    # Validation images drawn with their predictions into TensorBoard at each validation.
+    # Validation images drawn with their predictions into TensorBoard at each validation
+    # (each mark labelled with its class when the model has several).
     tb_overlays: int = 4
     # DistributedDataParallel: search for parameters without gradients every step. Only needed
     # for models with branches unused in some steps; it costs a graph traversal per step.

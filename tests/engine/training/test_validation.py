@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mammorcnn.engine.training.distributed import DistInfo
-from mammorcnn.engine.training.validation import make_evaluator, metric_name
+from mammorcnn.engine.training.validation import make_evaluator, make_overlays, metric_name
 
 
 class FixedDetections(nn.Module):
@@ -94,3 +94,33 @@ def test_validation_sensitivity_drops_marks_in_the_pectoral_muscle_of_mlo_views(
     assert evaluate(pectoral_weight=0.0, views=["MLO"])[at_zero_fp] == 0.0
     # weight 0.5: the muscle's mark scores 0.45, below the mass's 0.6
     assert evaluate(pectoral_weight=0.5, views=["MLO"])[at_zero_fp] == 1.0
+
+
+def test_tensorboard_overlays_name_the_class_of_a_model_of_several(monkeypatch) -> None:
+    from mammorcnn.engine.outputs import overlay
+
+    texts: list[str] = []
+    real = overlay.place_label
+
+    def spy(draw, box, text, colour, font, taken):  # type: ignore[no-untyped-def]
+        texts.append(text)
+        return real(draw, box, text, colour, font, taken)
+
+    monkeypatch.setattr(overlay, "place_label", spy)
+    target = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}
+    model = FixedDetections(
+        [
+            {
+                "boxes": torch.tensor([[2.0, 2.0, 12.0, 12.0]]),
+                "scores": torch.tensor([0.8]),
+                "labels": torch.tensor([2]),
+            }
+        ]  # fmt: skip
+    )
+    names = ["mass", "asymmetry"]
+    images = make_overlays([(_image(0), target)], class_names=names)(model, 1)
+    assert set(images) == {"val0"} and images["val0"].shape[0] == 3
+    assert texts == ["1 asymmetry: 0.80"]
+    texts.clear()
+    make_overlays([(_image(0), target)])(model, 1)
+    assert texts == ["1: 0.80"]

@@ -306,7 +306,8 @@ def _train(
             pectoral_weight=box_head.pectoral_weight,
             views=_views(val_set, box_head.pectoral_weight),
         )
-        overlays = overlays or make_overlays(val_set)
+        several = class_names if len(class_names) > 1 else None
+        overlays = overlays or make_overlays(val_set, class_names=several)
     trainer = Trainer(
         model,
         train_set,

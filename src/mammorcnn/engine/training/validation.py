@@ -106,8 +106,14 @@ def make_evaluator(
     return evaluate
 
 
-def make_overlays(val_set: Dataset, score_threshold: float = 0.3, max_side: int = 512) -> OverlayFn:
-    """``overlays(model, n)`` -> the first n validation images with their predictions drawn."""
+def make_overlays(
+    val_set: Dataset,
+    score_threshold: float = 0.3,
+    max_side: int = 512,
+    class_names: Sequence[str] | None = None,
+) -> OverlayFn:
+    """``overlays(model, n)`` -> the first n validation images with their predictions drawn;
+    with ``class_names`` each label names its class, as predict's overlays do."""
     from mammorcnn.engine.outputs.overlay import render_overlay
 
     def overlays(model: nn.Module, n: int) -> dict[str, torch.Tensor]:
@@ -118,7 +124,9 @@ def make_overlays(val_set: Dataset, score_threshold: float = 0.3, max_side: int 
             det = {k: v.detach().cpu() for k, v in model([image.to(device)])[0].items()}
             if "masks" in det:
                 det["masks"] = det["masks"][:, 0].numpy()
-            rgb = render_overlay(image[0].numpy(), det, max_side, score_threshold)
+            rgb = render_overlay(
+                image[0].numpy(), det, max_side, score_threshold, class_names=class_names
+            )
             out[f"val{i}"] = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)
         return out
 
