@@ -38,3 +38,19 @@ def real_images(real_cases: list[dict[str, Path]]) -> list[tuple[str, Path, Any]
     from mammorcnn.data.io import read_image
 
     return [(view, path, read_image(path)) for case in real_cases for view, path in case.items()]
+
+
+@pytest.fixture
+def overlay_label_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts of every label the overlay renderer places from now on, in order."""
+    from mammorcnn.engine.outputs import overlay
+
+    texts: list[str] = []
+    real = overlay.place_label
+
+    def spy(draw, box, text, colour, font, taken):  # type: ignore[no-untyped-def]
+        texts.append(text)
+        return real(draw, box, text, colour, font, taken)
+
+    monkeypatch.setattr(overlay, "place_label", spy)
+    return texts

@@ -122,18 +122,11 @@ def _overlap(a: tuple, b: tuple) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
-def test_labels_name_the_class_when_given(monkeypatch) -> None:
+def test_labels_name_the_class_when_given(overlay_label_texts: list[str]) -> None:
     """With class names, each label says which class its mark is, best first."""
     from mammorcnn.engine.outputs import overlay
 
-    texts: list[str] = []
-    real = overlay.place_label
-
-    def spy(draw, box, text, colour, font, taken):  # type: ignore[no-untyped-def]
-        texts.append(text)
-        return real(draw, box, text, colour, font, taken)
-
-    monkeypatch.setattr(overlay, "place_label", spy)
+    texts = overlay_label_texts
     det = {
         "boxes": np.array([[10, 10, 40, 40], [60, 60, 90, 90], [5, 60, 30, 90]], float),
         "scores": np.array([0.9, 0.5, 0.3]),

@@ -96,17 +96,10 @@ def test_validation_sensitivity_drops_marks_in_the_pectoral_muscle_of_mlo_views(
     assert evaluate(pectoral_weight=0.5, views=["MLO"])[at_zero_fp] == 1.0
 
 
-def test_tensorboard_overlays_name_the_class_of_a_model_of_several(monkeypatch) -> None:
-    from mammorcnn.engine.outputs import overlay
-
-    texts: list[str] = []
-    real = overlay.place_label
-
-    def spy(draw, box, text, colour, font, taken):  # type: ignore[no-untyped-def]
-        texts.append(text)
-        return real(draw, box, text, colour, font, taken)
-
-    monkeypatch.setattr(overlay, "place_label", spy)
+def test_tensorboard_overlays_name_the_class_of_a_model_of_several(
+    overlay_label_texts: list[str],
+) -> None:
+    texts = overlay_label_texts
     target = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}
     model = FixedDetections(
         [
