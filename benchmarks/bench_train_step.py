@@ -32,6 +32,8 @@ def make_step(config_path: Path, overrides: list[str], crops: list, targets: lis
     from mammorcnn.model import build_model
 
     config = load_config(config_path, overrides)
+    if config.model.num_classes is None:  # `train` takes it from its file; phantoms have one
+        config.model.num_classes = 1
     torch.manual_seed(0)
     model = build_model(config.model).train()
     params = [p for p in model.parameters() if p.requires_grad]

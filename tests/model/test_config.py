@@ -90,6 +90,9 @@ def test_every_section_checks_itself_when_built() -> None:
         config.MaskHeadConfig(conv_layers=-1)
     with pytest.raises(ConfigError, match=r"model\.num_classes"):
         ModelConfig(num_classes=0)
+    unresolved = ModelConfig(num_classes=None)  # valid in a config: `train` fills it in
+    with pytest.raises(ConfigError, match=r"model\.num_classes is null .* `train` fills it in"):
+        build_model(unresolved)
     assert not any(callable(getattr(c, "validate", None)) for c in vars(config).values())
 
 

@@ -111,6 +111,11 @@ class MaskRCNN(GeneralizedRCNN):
     ) -> None:
         # A copy through the constructors: values set after construction are checked too.
         config = checked_copy(config) if config is not None else ModelConfig()
+        if config.num_classes is None:  # only `train` knows the annotations' categories
+            raise ConfigError(
+                "model.num_classes is null (as many as the training annotations' categories): "
+                "`train` fills it in; set model.num_classes=N to build a model elsewhere"
+            )
         super().__init__(
             backbone if backbone is not None else build_backbone(config),
             rpn if rpn is not None else build_rpn(config),

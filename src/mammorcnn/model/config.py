@@ -320,8 +320,9 @@ class MaskHeadConfig:
 class ModelConfig:
     """The whole Mask R-CNN; ``ModelConfig()`` is the specification's model."""
 
-    # Object classes without background (C). docs/architecture.md §5.1: 1 (mass).
-    num_classes: int = 1
+    # Object classes without background (C). docs/architecture.md §5.1: 1 (mass). null: as many
+    # as the training annotations' categories (`train` fills in the number it used).
+    num_classes: int | None = 1
     # Input normalisation (x - mean) / std of the [0, 1] images: ImageNet's RGB mean averaged
     # to one channel, matching ImageNet-initialised (channel-summed) ResNets.
     image_mean: float = 0.449
@@ -372,7 +373,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         """The whole-model values (each nested section checked its own)."""
-        _require("model.num_classes", self.num_classes >= 1)
+        _require("model.num_classes", self.num_classes is None or self.num_classes >= 1)
         _require("model.image_std", self.image_std > 0)
         _require(
             "model.size_divisible", self.size_divisible >= 32 and self.size_divisible % 32 == 0

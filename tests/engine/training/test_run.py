@@ -92,6 +92,35 @@ def test_run_training_config_errors(phantoms: Path, tmp_path: Path) -> None:
         load_run_config(tmp_path / "nothing")
 
 
+def test_null_class_count_is_the_training_files(
+    phantoms: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``model.num_classes: null`` builds as many classes as the training file's categories,
+    records that number (config.yaml, checkpoint) without changing the caller's config, and
+    says which marked finding types the file leaves as background."""
+    data = json.loads(phantoms.read_text())
+    for image in data["images"]:
+        image["file_name"] = str(phantoms.parent / image["file_name"])
+    data["categories"].append({"id": 2, "name": "asymmetry"})
+    data["images"][0]["has_other_findings"] = ["architectural_distortion"]
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(data))
+    base = overrides(phantoms, tmp_path)[2:]  # the same run on two.json
+    config = load_config(None, [f"train.train_annotations={two}", "train.val_annotations=null",
+                                *base, "model.num_classes=null"])  # fmt: skip
+    assert config.model.num_classes is None
+    with caplog.at_level("INFO", logger="mammorcnn"):
+        result = run_training(config, tmp_path / "run")
+    assert config.model.num_classes is None  # a crossval reuses it for every fold
+    assert load_run_config(tmp_path / "run").model.num_classes == 2
+    _, meta = load_weights(result.best)
+    assert meta["class_names"] == ["mass", "asymmetry"] and meta["category_ids"] == [1, 2]
+    assert meta["model_config"]["num_classes"] == 2
+    assert f"{two} also marks findings it has no annotations for (" in caplog.text
+    assert "architectural_distortion on 1 image(s)" in caplog.text
+    assert "model.num_classes: 2, from the training annotations' categories" in caplog.text
+
+
 @pytest.mark.parametrize("change", ["train.lr=0.5", "train.weight_decay=0.3", "train.momentum=0.5"])
 def test_resume_refuses_changes_the_optimiser_state_would_ignore(
     change: str, phantoms: Path, tmp_path: Path

@@ -9,8 +9,10 @@ into the same folder is refused (torchrun then ends the other ranks).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -91,13 +93,17 @@ def _datasets(config: Config) -> tuple[Dataset, Dataset | None]:
 
 
 def _classes(train_set: Dataset, config: Config) -> tuple[list[str], list[int]]:
+    """The classes' names and category ids, from the training annotations' categories; a
+    ``model.num_classes`` of null takes their number (see `_with_class_count`)."""
     categories = getattr(train_set, "categories", None)
     if categories is None:  # an injected dataset without COCO categories
-        n = config.model.num_classes
+        n = config.model.num_classes or 1
         return [f"class{i + 1}" for i in range(n)], list(range(1, n + 1))
-    if len(categories) != config.model.num_classes:
-        # The mini-MIAS recipe trains three finding types, so a mass-only file is the likely
-        # mismatch: say both ways out (docs/training.md, "Finding types as classes").
+    if config.model.num_classes is None:
+        _log_unused_findings(train_set, config.train.train_annotations)
+    elif len(categories) != config.model.num_classes:
+        # A number given is kept (null takes the file's): say both ways out (docs/training.md,
+        # "Finding types as classes").
         raise ConfigError(
             f"{config.train.train_annotations}: model.num_classes={config.model.num_classes} "
             f"but the training annotations have {len(categories)} "
@@ -107,6 +113,35 @@ def _classes(train_set: Dataset, config: Config) -> tuple[list[str], list[int]]:
             "config expects (--lesion-types)"
         )
     return [c["name"] for c in categories], [c["id"] for c in categories]
+
+
+def _with_class_count(config: Config, count: int) -> Config:
+    """``config`` with a null ``model.num_classes`` filled in (a copy: the caller's config, a
+    cross-validation's for every fold, stays as given); config.yaml and the checkpoints then
+    record the number the model was built with."""
+    if config.model.num_classes is not None:
+        return config
+    config = copy.deepcopy(config)
+    config.model.num_classes = count
+    log.info("model.num_classes: %d, from the training annotations' categories", count)
+    return config
+
+
+def _log_unused_findings(train_set: Dataset, annotations: str | None) -> None:
+    """Say which finding types the file marks (``has_other_findings``) but does not annotate:
+    with a class count taken from the file, converting with them would train them as classes
+    (docs/training.md, "Finding types as classes"); silently leaving them as background
+    would hide that the choice was the file's."""
+    counts: Counter[str] = Counter()
+    for image in getattr(train_set, "images", None) or []:
+        counts.update(str(t) for t in image.get("has_other_findings") or ())
+    if counts:
+        found = ", ".join(f"{name} on {n} image(s)" for name, n in sorted(counts.items()))
+        log.warning(
+            "%s also marks findings it has no annotations for (%s): they train as background; "
+            "convert with --lesion-types naming them to train them as classes",
+            annotations, found,
+        )  # fmt: skip
 
 
 # Settings that live in the optimiser's saved state: on resume the state would silently keep
@@ -286,6 +321,7 @@ def _train(
     if train_set is None:
         train_set, val_set = _datasets(config)
     class_names, category_ids = _classes(train_set, config)
+    config = _with_class_count(config, len(class_names))
     if config.train.lesion_repeat > 1:
         train_set = repeat_lesion_images(train_set, config.train.lesion_repeat)
     if model is None:
