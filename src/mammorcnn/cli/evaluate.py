@@ -105,6 +105,8 @@ def _run(args: argparse.Namespace, held: ExitStack) -> int:
     print(format_report(evaluation.report))
     if evaluation.other_findings:
         print(evaluation.other_findings)
+    if evaluation.per_category:
+        print(evaluation.per_category)
     if args.skip_bad:
         print(f"\n{len(evaluation.skipped)} image(s) skipped and left out of the scores")
     if args.out is not None:

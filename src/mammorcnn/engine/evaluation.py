@@ -29,6 +29,7 @@ class Evaluation:
     report: dict
     skipped: list[dict] = field(default_factory=list)
     other_findings: str | None = None
+    per_category: str | None = None
 
 
 def without_images(gt: dict, skipped: list[dict]) -> dict:
@@ -66,6 +67,7 @@ def evaluate_dataset(
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
     from mammorcnn.engine.metrics.category import category_id_named, scored_part
     from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
+    from mammorcnn.engine.metrics.per_category import add_per_category_froc
     from mammorcnn.engine.outputs import write_json
 
     if (weights is None) == (results_file is None):
@@ -86,7 +88,7 @@ def evaluate_dataset(
         names = ", ".join(str(c.get("name")) for c in gt["categories"])
         logger.info(
             "%s has %d categories (%s): every category's lesions and marks are scored "
-            "together; --category NAME scores one alone",
+            "together, each category's FROC alone follows; --category NAME scores one alone",
             data, len(gt["categories"]), names,
         )  # fmt: skip
     if out is not None:
@@ -123,13 +125,15 @@ def evaluate_dataset(
     )
     # a second FROC without the images marked has_other_findings by convert (docs/data.md)
     other_findings = add_other_findings_froc(report, gt, results, rule, out)
+    # each category's own FROC when all were scored together (None for one category)
+    per_category = add_per_category_froc(report, gt, results, rule, out, gt_source)
     if out is not None and html:
         from mammorcnn.engine.report.evaluation_page import write_evaluation_page
 
         used = ("weights", weights) if results_file is None else ("results", source)
         sources = [used, ("data", data)]
         write_evaluation_page(out, report, gt, results, Path(data).parent, sources, True)
-    return Evaluation(report, skipped, other_findings)
+    return Evaluation(report, skipped, other_findings, per_category)
 
 
 def results_scoring(files: Sequence[Path], opts: DatasetRunOptions) -> dict | None:

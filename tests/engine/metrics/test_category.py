@@ -81,14 +81,19 @@ def test_unknown_category_names_the_file_and_the_names() -> None:
         one_category(GT, PREDICTIONS, "calc", "gt.json")
 
 
-def test_cli_scores_one_category_and_refuses_an_unknown_one(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _evaluate_argv(tmp_path: Path) -> tuple[list[str], Path]:
+    """`evaluate` of PREDICTIONS against GT, written to files; and the ground truth's path."""
     data, results = tmp_path / "gt.json", tmp_path / "results.json"
     data.write_text(json.dumps(GT))
     results.write_text(json.dumps(PREDICTIONS))
+    return ["evaluate", "--data", str(data), "--results", str(results), "--no-html"], data
+
+
+def test_cli_scores_one_category_and_refuses_an_unknown_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, data = _evaluate_argv(tmp_path)
     out = tmp_path / "eval"
-    argv = ["evaluate", "--data", str(data), "--results", str(results), "--no-html"]
     assert main([*argv, "--out", str(out), "--category", "mass", "--bootstrap", "10"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["froc"]["n_lesions"] == 2 and report["froc"]["n_predictions"] == 3
@@ -115,3 +120,41 @@ def test_real_mias_masses_alone_equal_the_mass_conversion(
     assert ground_truth_fingerprint(gt) == ground_truth_fingerprint(src)
     flags = [(i["file_name"], i.get("has_other_findings")) for i in gt["images"]]
     assert flags == [(i["file_name"], i.get("has_other_findings")) for i in src["images"]]
+
+
+def test_each_category_alone_beside_the_class_agnostic_froc(tmp_path: Path) -> None:
+    from mammorcnn.engine.metrics.per_category import REPORT_KEY, add_per_category_froc
+
+    report = evaluate_predictions(GT, PREDICTIONS, HitRule(), out_dir=tmp_path)
+    text = add_per_category_froc(report, GT, PREDICTIONS, HitRule(), tmp_path, "gt.json")
+    each = report[REPORT_KEY]
+    assert list(each) == ["mass", "architectural_distortion"]
+    # masses: as --category mass (test above)
+    gt, kept = one_category(GT, PREDICTIONS, "mass", "gt.json")
+    assert each["mass"] == evaluate_predictions(gt, kept, HitRule())["froc"]
+    assert each["mass"]["sensitivities"] == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    # distortions: 0.95 finds image 2's (1 of 2 at 0 FP), 0.6 on the normal image is a FP
+    # (1/4 per image), image 4's is never marked by a distortion mark: 0.5 at every rate
+    assert each["architectural_distortion"]["sensitivities"] == [0.5] * 6
+    assert each["architectural_distortion"]["n_lesions"] == 2
+    assert json.loads((tmp_path / "report.json").read_text())[REPORT_KEY] == each
+    assert text is not None
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[3:]}
+    assert rows["mass"] == ["0.000", "1.000", "1.000", "1.000", "1.000", "1.000", "0.833", "2"]
+    assert rows["architectural_distortion"][-1] == "2"
+    one = {**GT, "categories": GT["categories"][:1]}
+    assert add_per_category_froc({"froc": report["froc"]}, one, PREDICTIONS, HitRule()) is None
+
+
+def test_cli_prints_each_category_unless_one_is_chosen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*_evaluate_argv(tmp_path)[0], "--bootstrap", "10"]
+    assert main([*argv, "--out", str(tmp_path / "all")]) == 0
+    printed = capsys.readouterr().out
+    assert "FROC of each category alone" in printed
+    assert "froc_per_category" in json.loads((tmp_path / "all" / "report.json").read_text())
+    assert main([*argv, "--out", str(tmp_path / "mass"), "--category", "mass"]) == 0
+    assert "FROC of each category alone" not in capsys.readouterr().out
+    report = json.loads((tmp_path / "mass" / "report.json").read_text())
+    assert "froc_per_category" not in report

@@ -186,3 +186,24 @@ def _sensitivity_at(
     last = int(np.searchsorted(curve_fp, fp_rate + 1e-12, side="right")) - 1
     threshold = math.inf if curve_thr is None else float(curve_thr[last])
     return float(curve_sens[last]), threshold
+
+
+def froc_of_coco(
+    gt_coco: dict,
+    predictions: Sequence[dict],
+    hit_rule: HitRule,
+    fp_rates: Sequence[float] = DEFAULT_FP_RATES,
+    source: str = "ground truth",
+) -> FrocResult:
+    """The FROC of COCO results against a COCO ground truth, both checked as `evaluate` checks
+    them (for the report's extra FROCs, each over a part of the same files)."""
+    from mammorcnn.engine.metrics.cocoio import (
+        clean_predictions,
+        group_predictions,
+        image_sizes,
+        load_ground_truth,
+    )
+
+    image_ids, lesions, gt = load_ground_truth(gt_coco, source)
+    by_image = group_predictions(clean_predictions(predictions, image_sizes(gt), source), image_ids)
+    return froc([by_image[i] for i in image_ids], lesions, hit_rule, fp_rates)

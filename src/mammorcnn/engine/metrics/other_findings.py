@@ -14,13 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mammorcnn.atomic import atomic_write_bytes
-from mammorcnn.engine.metrics.cocoio import (
-    clean_predictions,
-    group_predictions,
-    image_sizes,
-    load_ground_truth,
-)
-from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, FrocResult, froc
+from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, FrocResult, froc_of_coco
 from mammorcnn.engine.metrics.matching import HitRule
 from mammorcnn.engine.metrics.report import REPORT_FILE
 
@@ -50,10 +44,8 @@ def froc_without_other_findings(
     if not left_out or len(left_out) == len(gt_coco["images"]):
         return None
     kept = {**gt_coco, "images": [i for i in gt_coco["images"] if i["id"] not in left_out]}
-    image_ids, lesions, gt = load_ground_truth(kept, source)
     mine = [p for p in predictions if not isinstance(p, dict) or p.get("image_id") not in left_out]
-    by_image = group_predictions(clean_predictions(mine, image_sizes(gt), source), image_ids)
-    return froc([by_image[i] for i in image_ids], lesions, hit_rule, fp_rates), len(left_out)
+    return froc_of_coco(kept, mine, hit_rule, fp_rates, source), len(left_out)
 
 
 def add_other_findings_froc(
