@@ -125,3 +125,23 @@ def test_page_in_chromium(case, tmp_path) -> None:
         name = page2.js("document.querySelector('#gallery .card .name').textContent")
         assert name == "b.png"
         assert page2.errors() == []
+
+
+def test_extra_frocs_table_escapes_category_names() -> None:
+    from mammorcnn.engine.report.evaluation_page import more_froc_html
+
+    froc = {"fp_rates": [0.5, 1.0], "sensitivities": [0.25, 0.5], "mean_sensitivity": 0.375,
+            "n_lesions": 4}  # fmt: skip
+    assert more_froc_html({"froc": froc}) == ""  # nothing more than the main FROC
+    report = {
+        "froc": froc,
+        "froc_per_category": {"<b>mass</b>": {**froc, "sensitivities": [0.0, 1.0],
+                                              "mean_sensitivity": 0.5, "n_lesions": 2}},
+        "froc_without_other_findings": {**froc, "n_images_left_out": 3},
+    }  # fmt: skip
+    html = more_froc_html(report)
+    assert "<b>mass</b>" not in html and "category &lt;b&gt;mass&lt;/b&gt; alone" in html
+    assert "<th>0.5 FP</th><th>1 FP</th><th>mean</th><th>lesions</th>" in html
+    assert "<td>0.000</td><td>1.000</td><td>0.500</td><td>2</td>" in html
+    assert "without the 3 image(s) whose only findings are of other types" in html
+    assert "<td>0.250</td><td>0.500</td><td>0.375</td><td>4</td>" in html

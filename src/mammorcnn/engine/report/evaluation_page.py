@@ -76,13 +76,35 @@ def summary_html(report: dict, sources: Sequence[tuple[str, object]]) -> str:
         + f"<p class='small'>{esc(how)}</p>"
         "<div class='plots'><img src='froc.png' alt='FROC curve'>"
         "<img src='pr_curve.png' alt='precision-recall curves'></div>"
-        "<h2>COCO mAP</h2>"
+        + more_froc_html(report)
+        + "<h2>COCO mAP</h2>"
         + table(["", *keys], coco)
         + "<h2>Dice and IoU of found lesions</h2>"
         + table(
             ["mean Dice", "median Dice", "mean IoU", "median IoU", "lesions found", "at score >="],
             dice,
         )  # fmt: skip
+    )
+
+
+def more_froc_html(report: dict) -> str:
+    """The report's extra FROCs, when it has them: each category alone (a file of several;
+    metrics/per_category.py) and without the other-findings-only images (metrics/
+    other_findings.py). Category names come from the annotation file: escaped."""
+    rates = report["froc"]["fp_rates"]
+    rows = []
+    for name, f in (report.get("froc_per_category") or {}).items():
+        rows.append([f"category {esc(name)} alone", *map(num, f["sensitivities"]),
+                     num(f["mean_sensitivity"]), str(int(f["n_lesions"]))])  # fmt: skip
+    f = report.get("froc_without_other_findings")
+    if f:
+        rows.append([f"without the {int(f['n_images_left_out'])} image(s) whose only findings "
+                     "are of other types", *map(num, f["sensitivities"]),
+                     num(f["mean_sensitivity"]), str(int(f["n_lesions"]))])  # fmt: skip
+    if not rows:
+        return ""
+    return "<h2>FROC of parts of the set</h2>" + table(
+        ["", *(f"{r:g} FP" for r in rates), "mean", "lesions"], rows
     )
 
 
