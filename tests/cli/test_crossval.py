@@ -4,6 +4,7 @@ from all folds' detections, and a resume that keeps finished folds."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,17 @@ def test_one_category_scored_per_fold_and_pooled(cli, women: Path, tmp_path: Pat
     ]
     assert sum(fold_lesions) == n_masses
     assert json.loads((out / "crossval.json").read_text())["category"] == "mass"
+    assert "froc_per_category" not in pooled
+    # the same folds pooled without --category: every class together, and each alone
+    together = tmp_path / "together"
+    shutil.copytree(out, together, ignore=shutil.ignore_patterns("pooled", "summary*"))
+    state = json.loads((together / "crossval.json").read_text())
+    (together / "crossval.json").write_text(json.dumps({**state, "category": None}))
+    again = cli(*args, "--out", together, "--device", "cpu")
+    assert again.code == 0, again.err
+    both = json.loads((together / "pooled" / "report.json").read_text())
+    assert both["froc"]["n_lesions"] == len(coco["annotations"])
+    assert list(both["froc_per_category"]) == ["mass", "distortion"]
+    mass = both["froc_per_category"]["mass"]
+    assert mass["sensitivities"] == pooled["froc"]["sensitivities"]
+    assert mass["n_lesions"] == n_masses

@@ -262,6 +262,7 @@ def run_crossval(
     from mammorcnn.engine.metrics import HitRule, evaluate_predictions
     from mammorcnn.engine.metrics.category import category_id_named, scored_part
     from mammorcnn.engine.metrics.other_findings import add_other_findings_froc
+    from mammorcnn.engine.metrics.per_category import add_per_category_froc
 
     out_dir = Path(out_dir)
     options = options or DatasetRunOptions()
@@ -318,6 +319,7 @@ def run_crossval(
     )
     rule = HitRule.parse(settings.hit_rule)
     add_other_findings_froc(pooled, gt, scored, rule, pooled_dir)
+    add_per_category_froc(pooled, gt, scored, rule, pooled_dir, source)  # without --category
     _write_json(pooled_dir / RESULTS_FILE, pooled_results)  # every class, as the folds wrote
     if review_page:  # every woman's images with their hits, misses and false positives
         from mammorcnn.engine.report.evaluation_page import write_evaluation_page
