@@ -9,14 +9,12 @@ so that a reader sees how much of the false-positive rate they carry.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, FrocResult, froc_of_coco
 from mammorcnn.engine.metrics.matching import HitRule
-from mammorcnn.engine.metrics.report import REPORT_FILE
+from mammorcnn.engine.metrics.report import REPORT_FILE, write_report
 
 OTHER_FINDINGS = "has_other_findings"  # the image field the converters write
 REPORT_KEY = "froc_without_other_findings"
@@ -63,8 +61,7 @@ def add_other_findings_froc(
     result, n_left_out = found
     report[REPORT_KEY] = {**result.to_dict(), "n_images_left_out": n_left_out}
     if out_dir is not None and (Path(out_dir) / REPORT_FILE).is_file():
-        payload = json.dumps(report, indent=2, allow_nan=False) + "\n"
-        atomic_write_bytes(Path(out_dir) / REPORT_FILE, payload.encode("utf-8"))
+        write_report(report, out_dir)
     cells = "".join(f"{s:7.3f}" if s == s else "    n/a" for s in result.sensitivities)
     mean = result.mean_sensitivity
     return (

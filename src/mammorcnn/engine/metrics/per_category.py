@@ -9,15 +9,13 @@ sensitivity. Each figure is exactly the main FROC of `--category NAME` (metrics/
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from mammorcnn.atomic import atomic_write_bytes
 from mammorcnn.engine.metrics.category import one_category
 from mammorcnn.engine.metrics.froc import DEFAULT_FP_RATES, FrocResult, froc_of_coco
 from mammorcnn.engine.metrics.matching import HitRule
-from mammorcnn.engine.metrics.report import REPORT_FILE
+from mammorcnn.engine.metrics.report import REPORT_FILE, write_report
 
 REPORT_KEY = "froc_per_category"
 
@@ -59,8 +57,7 @@ def add_per_category_froc(
         return None
     report[REPORT_KEY] = {name: result.to_dict() for name, result in found.items()}
     if out_dir is not None and (Path(out_dir) / REPORT_FILE).is_file():
-        payload = json.dumps(report, indent=2, allow_nan=False) + "\n"
-        atomic_write_bytes(Path(out_dir) / REPORT_FILE, payload.encode("utf-8"))
+        write_report(report, out_dir)
     width = max(12, *(len(name) for name in found))
     rates = "".join(f"{r:>7g}" for r in report["froc"]["fp_rates"])
     lines = [

@@ -114,10 +114,15 @@ def evaluate_predictions(
         if per_image:
             report["files"]["per_image"] = PER_IMAGE_FILE
             write_per_image(out / PER_IMAGE_FILE, records, fingerprint, DICE_FP_RATE, threshold)
-        payload = json.dumps(report, indent=2, allow_nan=False) + "\n"
-        atomic_write_bytes(out / REPORT_FILE, payload.encode("utf-8"))
+        write_report(report, out)
         logger.info("wrote %s, %s and %s in %s", REPORT_FILE, FROC_PLOT, PR_PLOT, out)
     return report
+
+
+def write_report(report: dict, out_dir: Path) -> None:
+    """``out_dir``/report.json, atomically (also for the FROCs added after the main one)."""
+    payload = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    atomic_write_bytes(Path(out_dir) / REPORT_FILE, payload.encode("utf-8"))
 
 
 def _fmt(value: float | None, width: int = 7) -> str:
