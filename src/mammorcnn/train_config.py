@@ -188,6 +188,13 @@ class TrainConfig:
     # resume is exact. 0.99 averages about the last 100 steps (docs/training.md, "Weight
     # averaging").
     ema_decay: float = 0.0
+    # After training, run checkpoints/best.safetensors over the training images and keep in it
+    # each class's false marks per image at each score, so that evaluate and predict report
+    # 1 / (1 + that rate): 0.5 is about one false mark per training image, the same scale for
+    # every training of a recipe (cross-validation folds pooled, an operating point carried to
+    # the final model). Costs one inference pass over the training set (docs/evaluation.md,
+    # "Score calibration").
+    score_calibration: bool = False
     # Each training image with at least one lesion appears this many times per epoch (images
     # without lesions once): more lesion-bearing steps when lesions are rare. 1 = plain epochs.
     lesion_repeat: int = 1

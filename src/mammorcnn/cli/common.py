@@ -119,6 +119,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, score_threshold: float)
         "model.box_head.pectoral_weight; docs/evaluation.md, 'Pectoral muscle')",
     )
     parser.add_argument(
+        "--score-calibration",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="report each score as 1 / (1 + the false marks per image the model made at that "
+        "score on its training images), so 0.5 is about 1 false mark per image (default: on "
+        "when the checkpoint was calibrated; docs/evaluation.md, 'Score calibration')",
+    )
+    parser.add_argument(
         "--ensemble",
         action="append",
         default=[],
@@ -160,6 +168,7 @@ def run_options(args: argparse.Namespace, cache_dir: str | None = None):  # noqa
         contralateral_radius=args.contralateral_radius,
         rank_decay=args.rank_decay,
         pectoral_weight=args.pectoral_weight,
+        score_calibration=args.score_calibration,
         ensemble=[str(path) for path in args.ensemble],
         cache_dir=cache_dir,
         preprocess_overrides=preprocess_overrides(args),

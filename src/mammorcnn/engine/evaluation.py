@@ -165,6 +165,7 @@ def refuse_model_options(opts: DatasetRunOptions) -> None:
         "--test-time-scales": opts.test_time_scales is not None,
         "--proposals": opts.proposals is not None,
         "--bf16": opts.bf16,
+        "--score-calibration/--no-score-calibration": opts.score_calibration is not None,
     }
     if opts.pectoral_weight is not None:
         raise ConfigError(
@@ -193,11 +194,11 @@ def rescored_rank_decay(results: list[dict], files: list, opts: DatasetRunOption
         return results
     decay = check_decay(opts.rank_decay, "--rank-decay")
     for path, settings in read_settings(files).items():
-        for done in ("rank_decay", "contralateral"):
+        for done in ("rank_decay", "contralateral", "score_calibration"):
             if done in settings:
                 raise ConfigError(
                     f"{path}: its scores were made with {done.replace('_', ' ')}; "
-                    "--rank-decay rescores results made without either"
+                    "--rank-decay rescores results made without any of these"
                 )
     if opts.contralateral_weight:
         raise ConfigError(

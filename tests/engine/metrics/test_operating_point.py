@@ -82,14 +82,16 @@ def test_scoring_settings_fill_what_a_predictions_file_leaves_out() -> None:
         "pectoral_weight": 0.0,
         "contralateral": None,
         "ensemble_members": 0,
+        "score_calibration": False,
     }
     made = {"test_time_flip": True, "rank_decay": 0.7, "ensemble": ["a", "b"]}
-    made["pectoral_weight"] = 1.0
+    made |= {"pectoral_weight": 1.0, "score_calibration": True}
     assert scoring_settings(made) == plain | {
         "test_time_flip": True,
         "rank_decay": 0.7,
         "pectoral_weight": 1.0,
         "ensemble_members": 2,
+        "score_calibration": True,
     }
     assert scoring_of_files({Path("a"): made, Path("b"): dict(made)})["rank_decay"] == 0.7
     assert scoring_of_files({Path("a"): made, Path("b"): {}}) is None  # folds disagree

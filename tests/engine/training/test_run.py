@@ -137,3 +137,19 @@ def test_resume_refuses_changes_the_optimiser_state_would_ignore(
         run_training(changed, run_dir, resume=True)
     assert (run_dir / "config.yaml").read_text() == saved
     assert len(list((run_dir / "checkpoints").glob("step-*.state.pt"))) == 1  # nothing trained
+
+
+def test_score_calibration_is_fitted_on_the_training_file_into_the_best_weights(
+    phantoms: Path, tmp_path: Path
+) -> None:
+    from mammorcnn.engine.inference.score_calibration import METADATA_KEY, ScoreCalibration
+
+    plain = run_training(load_config(None, overrides(phantoms, tmp_path)), tmp_path / "plain")
+    assert METADATA_KEY not in load_weights(plain.best)[1]
+    config = load_config(None, [*overrides(phantoms, tmp_path), "train.score_calibration=true"])
+    result = run_training(config, tmp_path / "run")
+    _, meta = load_weights(result.best)
+    calibration = ScoreCalibration.from_metadata(meta[METADATA_KEY], result.best)
+    assert calibration.n_images == 4 and set(calibration.classes) == {"mass"}
+    # the step checkpoints stay as trained
+    assert METADATA_KEY not in load_weights(result.last)[1]

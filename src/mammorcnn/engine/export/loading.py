@@ -50,4 +50,11 @@ def load_model_for_export(weights: Path) -> tuple[nn.Module, int]:
             weights,
             loaded.model_config.box_head.pectoral_weight,
         )
+    if "score_calibration" in loaded.metadata:
+        log.warning(
+            "%s reports calibrated scores (1 / (1 + false marks per training image)); the "
+            "exported graph returns the raw scores; the knots are in the weights file's "
+            "metadata (docs/evaluation.md, 'Score calibration')",
+            weights,
+        )
     return loaded.model, loaded.preprocess.image_size

@@ -58,6 +58,9 @@ class DatasetRunOptions:
     # The view of input files that do not state one (DICOM ViewPosition, a file-name token
     # such as _MLO); what the pectoral rule reads. None: such files stay of unknown view.
     assumed_view: str | None = None
+    # Put scores on the checkpoint's calibrated scale when it has one (None: yes; False: the
+    # raw scores). engine/inference/score_calibration.py.
+    score_calibration: bool | None = None
     # More weights (files or run folders) run on the same images, their detections merged
     # with the first model's (engine/inference/ensemble.py; docs/evaluation.md, "Ensembles").
     ensemble: list[str] = field(default_factory=list)
@@ -124,6 +127,7 @@ def predictor_for(loaded, opts: DatasetRunOptions):  # noqa: ANN001, ANN201 - Lo
         rank_decay=opts.rank_decay,
         pectoral_weight=opts.pectoral_weight,
         assumed_view=opts.assumed_view,
+        score_calibration=opts.score_calibration,
     )
 
 
@@ -146,6 +150,8 @@ def run_settings(opts: DatasetRunOptions, predictor) -> dict:  # noqa: ANN001 - 
     weight, radius = contralateral_settings(opts, predictor.loaded)
     if weight > 0:
         settings["contralateral"] = {"weight": weight, "radius": radius}
+    if predictor.calibration is not None:
+        settings["score_calibration"] = True
     if predictor.ensemble:
         settings["ensemble"] = [str(member.path) for member in predictor.ensemble]
     return settings

@@ -37,6 +37,7 @@ from mammorcnn.engine.inference.flip_merge import (
 from mammorcnn.engine.inference.loading import LoadedModel
 from mammorcnn.engine.inference.pectoral import check_weight, suppress_pectoral
 from mammorcnn.engine.inference.rank_decay import check_decay, decay_by_rank
+from mammorcnn.engine.inference.score_calibration import METADATA_KEY, ScoreCalibration
 from mammorcnn.engine.outputs import Detections
 from mammorcnn.errors import ConfigError, InputError
 from mammorcnn.model.config import MAX_TEST_SCALE, MIN_TEST_SCALE
@@ -162,6 +163,12 @@ def model_input(image: np.ndarray) -> torch.Tensor:
     return tensor[None] if tensor.dim() == 2 else tensor
 
 
+def checkpoint_calibration(loaded: LoadedModel) -> ScoreCalibration | None:
+    """The score calibration kept in the weights' metadata, if any."""
+    data = loaded.metadata.get(METADATA_KEY)
+    return None if data is None else ScoreCalibration.from_metadata(data, loaded.path)
+
+
 class Predictor:
     """The loaded model plus the inference settings: batching, score threshold, masks."""
 
@@ -178,6 +185,7 @@ class Predictor:
         rank_decay: float | None = None,
         pectoral_weight: float | None = None,
         assumed_view: str | None = None,
+        score_calibration: bool | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
@@ -211,6 +219,13 @@ class Predictor:
             raise ConfigError(f"--view must be one of {', '.join(sorted(VIEW_CODES))}")
         self.assumed_view = assumed_view  # for files whose own view is unknown
         self.unknown_views = 0  # inputs the pectoral rule skipped for want of a view
+        # The checkpoint's score calibration, unless turned off (score_calibration.py); with
+        # an ensemble the merged score is put on the first model's scale.
+        self.calibration = (
+            checkpoint_calibration(loaded) if score_calibration in (None, True) else None
+        )
+        if score_calibration and self.calibration is None:
+            raise ConfigError(f"{loaded.path} has no score calibration (docs/evaluation.md)")
 
     def prepare_file(self, path: Path, keep_pixels: bool = True) -> PreparedImage:
         """Read and preprocess a file with the checkpoint's settings (ImageReadError if bad).
@@ -267,6 +282,9 @@ class Predictor:
                     item.meta.get("view"),
                     self.pectoral_weight,
                 )
+                if self.calibration is not None:
+                    names = self.loaded.class_names
+                    out["scores"] = self.calibration.apply(out["scores"], out["labels"], names)
                 _, valid = original_boxes(out["boxes"], item.record)
                 valid &= ~dropped.numpy()
                 order = torch.argsort(out["scores"], descending=True, stable=True)
@@ -292,7 +310,9 @@ class Predictor:
         """The model's outputs, merged with those of the up-down mirrors and of the other
         models of an ensemble when asked (each model and each mirror is one view)."""
         if not self.test_time_flip and not self.ensemble and self.test_time_scales == (1.0,):
-            with score_floor(model, self.score_threshold):
+            # a calibrated threshold is on another scale than the model's raw scores
+            floor = 0.0 if self.calibration is not None else self.score_threshold
+            with score_floor(model, floor):
                 return model(images)
         # No score floor: a merged score averages views, so a view's detection below the
         # threshold can still lift its finding above it.

@@ -73,6 +73,7 @@ SCORING_DEFAULTS: dict[str, object] = {
     "pectoral_weight": 0.0,
     "contralateral": None,
     "ensemble_members": 0,
+    "score_calibration": False,
 }
 
 
@@ -109,6 +110,7 @@ def describe_scoring(key: str, value: object) -> str:
         "pectoral_weight": "pectoral weight",
         "contralateral": "contralateral rule",
         "ensemble_members": "ensemble members",
+        "score_calibration": "score calibration",
     }
     return f"{names.get(key, key)} {value if value is not None else 'off'}"
 

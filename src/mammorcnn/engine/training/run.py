@@ -232,10 +232,26 @@ def run_training(
                 pretrained = _pretrain(config, run_dir / PRETRAIN_DIR, resume, info)
             # A run killed during its pretraining has no checkpoint of its own yet.
             resume = resume and has_checkpoint(run_dir)
-        return _train(
+        result = _train(
             config, run_dir, resume, info, model, train_set, val_set, evaluate, overlays,
             init=pretrained,
         )  # fmt: skip
+        if info.is_main and config.train.score_calibration:
+            _calibrate(config, result)
+        return result
+
+
+def _calibrate(config: Config, result: TrainResult) -> None:
+    """train.score_calibration: fit the best weights' calibration on the training file."""
+    from mammorcnn.engine.calibrate import calibrate_weights
+    from mammorcnn.engine.inference.dataset_run import DatasetRunOptions
+
+    annotations = config.train.train_annotations
+    if not annotations:
+        log.warning("train.score_calibration: no training annotations file; not calibrated")
+        return
+    options = DatasetRunOptions(device=config.train.device, cache_dir=config.data.cache_dir)
+    calibrate_weights(result.best, annotations, options)
 
 
 def pretrain_once(config: Config, folder: Path) -> Path:
