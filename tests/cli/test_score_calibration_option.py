@@ -59,3 +59,24 @@ def test_calibrated_checkpoint_scores_and_refusals(cli, phantoms: Path, tmp_path
     assert mixed.code == 2 and "score calibration" in mixed.err
     same = cli(*predict, tmp_path / "q", "--operating-point", report, "--no-score-calibration")
     assert same.code == 0, same.err
+
+
+def test_calibrate_command_writes_the_calibration_into_a_run_folder(
+    cli, phantoms: Path, tmp_path: Path
+) -> None:
+    from mammorcnn.engine.checkpoint import load_weights
+    from mammorcnn.engine.inference.score_calibration import METADATA_KEY, ScoreCalibration
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    best = make_checkpoint(run / "checkpoints" / "best.safetensors")
+    done = cli("calibrate", "--weights", run, "--data", phantoms, "--device", "cpu")
+    assert done.code == 0, done.err
+    assert "best.safetensors: scores calibrated on the 4 image(s)" in done.out
+    assert "mass:" in done.out
+    calibration = ScoreCalibration.from_metadata(load_weights(best)[1][METADATA_KEY], best)
+    assert calibration.n_images == 4
+    before = best.read_bytes()
+    bad = cli("calibrate", "--weights", run, "--data", tmp_path / "missing.json")
+    assert bad.code == 2 and "missing.json" in bad.err
+    assert best.read_bytes() == before  # a failed calibration leaves the weights as they were

@@ -27,6 +27,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("predict", "predict", "detect and segment masses in DICOM/PNG files"),
     ("convert", "convert", "convert CBIS-DDSM/INbreast/VinDr/mini-MIAS/COCO annotations to COCO"),
     ("split", "split", "split a COCO file into train/val/test files by patient"),
+    (
+        "calibrate",
+        "calibrate",
+        "put a trained model's scores on the scale of false marks per image",
+    ),
     ("fit-anchors", "fit_anchors", "fit anchor sizes and ratios to the training boxes"),
     ("export", "export", "export an inference graph (ONNX or TorchScript)"),
 )
