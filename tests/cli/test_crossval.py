@@ -200,6 +200,18 @@ def test_members_train_seed_apart_and_evaluate_as_one_ensemble(
     assert report["scoring"]["pectoral_weight"] == 0.5
     bad = cli(*args, "--pectoral-weight", -1)
     assert bad.code == 2 and "--pectoral-weight" in bad.err
+    # a calibrated fold model: its evaluations are calibrated, --no-score-calibration the raw
+    fold0 = ["--weights", out / "fold0" / "run", "--data", out / "folds" / "fold0_train.json"]
+    assert cli("calibrate", *fold0, "--device", "cpu").code == 0
+    calibrated = cli(*args, "--fold", 0, "--rank-decay", 0.6)
+    raw = cli(*args, "--fold", 0, "--rank-decay", 0.6, "--no-score-calibration")
+    assert calibrated.code == 0 and raw.code == 0, calibrated.err + raw.err
+    on = json.loads((out / "fold0" / "test-decay0.6" / "report.json").read_text())
+    off = json.loads((out / "fold0" / "test-decay0.6-raw" / "report.json").read_text())
+    assert on["scoring"]["score_calibration"] is True
+    assert off["scoring"]["score_calibration"] is False
+    assert on["froc"]["sensitivities"] == off["froc"]["sensitivities"]  # one model: same FROC
+    assert on["froc"]["thresholds"] != off["froc"]["thresholds"]  # on another scale
 
 
 def test_folds_share_one_phantom_pretraining(cli, women: Path, tmp_path: Path) -> None:

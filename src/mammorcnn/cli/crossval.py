@@ -110,6 +110,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and pooled)",
     )
     parser.add_argument(
+        "--no-score-calibration",
+        dest="score_calibration",
+        action="store_const",
+        const=False,
+        default=None,
+        help="evaluate calibrated models' raw scores into foldK/test-raw and pooled-raw, "
+        "beside the plain evaluation (train.score_calibration; docs/evaluation.md, "
+        "'Score calibration')",
+    )
+    parser.add_argument(
         "--no-html", action="store_true", help="do not write the pooled review page report.html"
     )
     parser.add_argument(
@@ -165,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         test_time_scales=args.test_time_scales,
         rank_decay=args.rank_decay,
         pectoral_weight=args.pectoral_weight,
+        score_calibration=args.score_calibration,
     )
     bad = sorted(k for k in args.fold or [] if not 0 <= k < args.folds)
     if bad:  # before any fold folder is made for its lock
@@ -193,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         args.test_time_scales,
         args.rank_decay,
         args.pectoral_weight,
+        args.score_calibration,
     )
     print(
         f"\nper-fold reports in {args.out}/foldK/test{suffix}, pooled in {args.out}/pooled{suffix}"

@@ -225,12 +225,13 @@ def evaluation_suffix(
     test_time_scales: list[float] | None = None,
     rank_decay: float | None = None,
     pectoral_weight: float | None = None,
+    score_calibration: bool | None = None,
 ) -> str:
     """The folder suffix of an evaluation of a seed ensemble (``-ensN``), with test-time flips
     forced on or off (``-flip``, ``-noflip``), with a nested-detection threshold
     (``-nestedT``), with test-time scales (``-scales1_1.25``) and with a rank decay
-    (``-decayG``) and with a pectoral weight (``-pectoralW``); '' for one model whose
-    checkpoint's own settings decide."""
+    (``-decayG``), with a pectoral weight (``-pectoralW``) and with the raw scores of
+    calibrated models (``-raw``); '' for one model whose checkpoint's own settings decide."""
     ensemble = f"-ens{members}" if members > 1 else ""
     flip = {None: "", True: "-flip", False: "-noflip"}[test_time_flip]
     nested = "" if nested_thresh is None else f"-nested{nested_thresh:g}"
@@ -239,7 +240,8 @@ def evaluation_suffix(
     )
     decay = "" if rank_decay is None else f"-decay{rank_decay:g}"
     pectoral = "" if pectoral_weight is None else f"-pectoral{pectoral_weight:g}"
-    return ensemble + flip + nested + scales + decay + pectoral
+    raw = "-raw" if score_calibration is False else ""
+    return ensemble + flip + nested + scales + decay + pectoral + raw
 
 
 def run_crossval(
@@ -281,6 +283,7 @@ def run_crossval(
         options.test_time_scales,
         options.rank_decay,
         options.pectoral_weight,
+        options.score_calibration,
     )
     pooled_dir = out_dir / f"pooled{suffix}"
     pretrained = _shared_pretraining(settings, out_dir, only)
