@@ -20,13 +20,7 @@ from mammorcnn.engine.inference.dataset_run import DatasetRunOptions, predict_da
 from mammorcnn.engine.inference.loading import resolve_weights
 from mammorcnn.engine.inference.score_calibration import METADATA_KEY, ScoreCalibration, knots
 from mammorcnn.engine.metrics.category import one_category
-from mammorcnn.engine.metrics.cocoio import (
-    clean_predictions,
-    group_predictions,
-    image_sizes,
-    load_ground_truth,
-)
-from mammorcnn.engine.metrics.froc import lesion_scores
+from mammorcnn.engine.metrics.froc import lesion_scores, matched_coco
 from mammorcnn.engine.metrics.matching import HitRule
 
 log = logging.getLogger("mammorcnn.calibrate")
@@ -36,10 +30,8 @@ def false_mark_scores(gt_coco: dict, results: list[dict], name: str, source: str
     """Scores of the marks of the category called ``name`` that hit none of its lesions, by
     the FROC's default hit rule (a mark on another category's finding counts as false, as in
     ``evaluate --category``)."""
-    gt, kept = one_category(gt_coco, results, name, source)
-    image_ids, lesions, gt = load_ground_truth(gt, source)
-    by_image = group_predictions(clean_predictions(kept, image_sizes(gt), source), image_ids)
-    _, false_scores = lesion_scores([by_image[i] for i in image_ids], lesions, HitRule())
+    detections, lesions = matched_coco(*one_category(gt_coco, results, name, source), source)
+    _, false_scores = lesion_scores(detections, lesions, HitRule())
     return false_scores
 
 
@@ -61,12 +53,12 @@ def calibrate_weights(
 ) -> ScoreCalibration:
     """Run ``weights`` over ``annotations`` without calibration, fit each class's F and write
     it into the weights file's metadata (atomically: the old file stays whole on a crash)."""
-    import json
+    from mammorcnn.data.coco import load_coco
 
     path = resolve_weights(Path(weights))
     opts = replace(options or DatasetRunOptions(), score_calibration=False)
     results, _ = predict_dataset(path, annotations, opts, progress=progress)
-    gt_coco = json.loads(Path(annotations).read_text())
+    gt_coco = load_coco(annotations)
     calibration = fit_calibration(gt_coco, results, str(annotations))
     state_dict, metadata = load_weights(path)
     metadata[METADATA_KEY] = calibration.to_metadata()

@@ -197,6 +197,15 @@ def froc_of_coco(
 ) -> FrocResult:
     """The FROC of COCO results against a COCO ground truth, both checked as `evaluate` checks
     them (for the report's extra FROCs, each over a part of the same files)."""
+    detections, lesions = matched_coco(gt_coco, predictions, source)
+    return froc(detections, lesions, hit_rule, fp_rates)
+
+
+def matched_coco(
+    gt_coco: dict, predictions: Sequence[dict], source: str
+) -> tuple[list[ImageDetections], list[ImageLesions]]:
+    """Per image of ``gt_coco``, its checked predictions and its lesions, as `evaluate` reads
+    them (for :func:`froc_of_coco` and score calibration's false marks)."""
     from mammorcnn.engine.metrics.cocoio import (
         clean_predictions,
         group_predictions,
@@ -206,4 +215,4 @@ def froc_of_coco(
 
     image_ids, lesions, gt = load_ground_truth(gt_coco, source)
     by_image = group_predictions(clean_predictions(predictions, image_sizes(gt), source), image_ids)
-    return froc([by_image[i] for i in image_ids], lesions, hit_rule, fp_rates)
+    return [by_image[i] for i in image_ids], lesions
